@@ -1,0 +1,4 @@
+from .validated_coco_dataset import (AnnotationCheckMixin, DatasetCheckError,
+                                     ValidatedCocoDataset)
+
+__all__ = ['AnnotationCheckMixin', 'DatasetCheckError', 'ValidatedCocoDataset']

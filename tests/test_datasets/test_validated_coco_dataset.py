@@ -1,0 +1,75 @@
+import json
+import shutil
+
+import pytest
+from pycocotools.coco import COCO
+
+from mmpose.registry import DATASETS
+from posekit_plugins.datasets import DatasetCheckError, ValidatedCocoDataset
+from tests.conftest import COCO_MINI, COCO_TINY, COCO_TINY_ANN
+
+
+def build(**kwargs):
+    cfg = dict(type='ValidatedCocoDataset', data_mode='topdown',
+               data_prefix=dict(img=''), pipeline=[])
+    cfg.update(kwargs)
+    return DATASETS.build(cfg)
+
+
+def test_valid_dataset_matches_pycocotools():
+    ds = build(data_root=str(COCO_TINY), ann_file='test_coco.json')
+    assert isinstance(ds, ValidatedCocoDataset)
+    coco = COCO(str(COCO_TINY_ANN))
+    # mmpose drops persons without any labelled keypoint in top-down mode
+    expected = [a for a in coco.dataset['annotations']
+                if not a.get('iscrowd') and a['num_keypoints'] > 0]
+    assert len(ds) == len(expected)
+    assert sorted(ds[i]['id'] for i in range(len(ds))) == sorted(
+        a['id'] for a in expected)
+
+
+def test_bottomup_mode_loads_images_without_persons():
+    ds = build(data_root=str(COCO_MINI),
+               ann_file='annotations/person_keypoints_train2017.json',
+               data_prefix=dict(img='train2017/'), data_mode='bottomup')
+    coco = COCO(str(COCO_MINI / 'annotations/person_keypoints_train2017.json'))
+    assert len(ds) == len(coco.getImgIds())
+
+
+def test_missing_data_root_names_the_path_and_the_fix(tmp_path):
+    root = tmp_path / 'nowhere' / 'coco'
+    with pytest.raises(DatasetCheckError) as err:
+        build(data_root=str(root), ann_file='annotations/x.json')
+    msg = str(err.value)
+    assert str(root) in msg and 'data_root' in msg and 'Fix' in msg
+
+
+def test_missing_annotation_file(tmp_path):
+    with pytest.raises(DatasetCheckError, match='x.json'):
+        build(data_root=str(tmp_path), ann_file='x.json')
+
+
+def test_wrong_number_of_keypoints(tmp_path):
+    data = json.loads(COCO_TINY_ANN.read_text())
+    for ann in data['annotations']:
+        ann['keypoints'] = ann['keypoints'][:16 * 3]  # a 16-keypoint file
+    (tmp_path / 'ann.json').write_text(json.dumps(data))
+    for img in data['images']:
+        shutil.copy(COCO_TINY / img['file_name'], tmp_path)
+    with pytest.raises(DatasetCheckError) as err:
+        build(data_root=str(tmp_path), ann_file='ann.json')
+    msg = str(err.value)
+    assert 'ann.json' in msg and '16 keypoints' in msg and '17 keypoints' in msg
+
+
+def test_missing_image_on_disk(tmp_path):
+    data = json.loads(COCO_TINY_ANN.read_text())
+    shutil.copy(COCO_TINY_ANN, tmp_path / 'ann.json')
+    kept = data['images'][1:]
+    for img in kept:
+        shutil.copy(COCO_TINY / img['file_name'], tmp_path)
+    with pytest.raises(DatasetCheckError) as err:
+        build(data_root=str(tmp_path), ann_file='ann.json')
+    msg = str(err.value)
+    assert data['images'][0]['file_name'] in msg
+    assert f'1 of {len(data["images"])} images' in msg
