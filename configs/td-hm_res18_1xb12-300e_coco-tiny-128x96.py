@@ -3,7 +3,6 @@
 # evaluated on the same images. No augmentation, no pretrained weights
 # (nothing can be downloaded here). About 2-3 minutes on 2 CPU cores.
 _base_ = [
-    './_base_/default_runtime.py',
     './_base_/schedules/adam-300e-tiny.py',
     './_base_/datasets/coco-tiny_topdown.py',
     './_base_/models/td-hm_resnet.py',

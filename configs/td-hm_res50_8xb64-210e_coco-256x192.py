@@ -1,7 +1,6 @@
 # SimpleBaseline ResNet-50, 256x192, mmpose's standard (MSRA) heatmap codec.
 # The reference for the DARK and SWAHR variants, which inherit this file.
 _base_ = [
-    './_base_/default_runtime.py',
     './_base_/schedules/adam-210e.py',
     './_base_/datasets/coco_topdown.py',
     './_base_/models/td-hm_resnet.py',

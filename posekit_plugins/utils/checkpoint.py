@@ -16,11 +16,18 @@ What this module does, and what it does not:
   and only while mmengine's checkpoint loaders run (a
   ``torch.serialization.safe_globals`` context around them), not globally:
   a user's own ``torch.load`` calls keep torch's defaults.
+- mmengine's ``HistoryBuffer`` state holds its statistics functions, which
+  pickle as ``getattr(HistoryBuffer, 'min')``. Allowing the builtin
+  ``getattr`` would let a crafted file reach any attribute of any allowed
+  object (e.g. ``ndarray.tofile``); instead the name ``builtins.getattr`` is
+  bound to :func:`_history_buffer_getattr`, which resolves only those
+  functions and refuses everything else.
 - A checkpoint that holds any other object still fails, with torch's message
   naming it; trust it explicitly with
   ``torch.serialization.add_safe_globals([...])`` before loading.
 """
 import functools
+import pickle
 from typing import Callable, List
 
 import numpy as np
@@ -43,10 +50,27 @@ def _numpy_dtype_classes() -> list:
             if name.endswith('DType') and isinstance(getattr(dtypes, name), type)]
 
 
+# HistoryBuffer's built-in statistics (registered on first instantiation).
+_HISTORY_BUFFER_STATISTICS = {'min', 'max', 'current', 'mean'}
+
+
+def _history_buffer_getattr(obj: object, name: str) -> Callable:
+    """``getattr`` restricted to HistoryBuffer's statistics functions."""
+    allowed = _HISTORY_BUFFER_STATISTICS | set(HistoryBuffer._statistics_methods)
+    if obj is HistoryBuffer and isinstance(name, str) and name in allowed:
+        return getattr(HistoryBuffer, name)
+    raise pickle.UnpicklingError(
+        f'posekit_plugins: refusing getattr({obj!r}, {name!r}) while loading '
+        'an mmengine checkpoint; only HistoryBuffer statistics are allowed. '
+        'If you trust this file, allowlist what it needs with '
+        'torch.serialization.add_safe_globals.')
+
+
 #: Everything besides tensors that mmengine 0.10 puts into a checkpoint.
 MMENGINE_CHECKPOINT_GLOBALS: List = [
     _reconstruct, scalar, np.ndarray, np.dtype, HistoryBuffer,
-    *_numpy_dtype_classes()
+    *_numpy_dtype_classes(),
+    (_history_buffer_getattr, 'builtins.getattr'),
 ]
 
 _PATCHED_ATTR = '_posekit_safe_globals'

@@ -28,12 +28,17 @@ def test_valid_dataset_matches_pycocotools():
         a['id'] for a in expected)
 
 
-def test_bottomup_mode_loads_images_without_persons():
+@pytest.mark.parametrize('test_mode', [False, True])
+def test_bottomup_mode(test_mode):
     ds = build(data_root=str(COCO_MINI),
                ann_file='annotations/person_keypoints_train2017.json',
-               data_prefix=dict(img='train2017/'), data_mode='bottomup')
+               data_prefix=dict(img='train2017/'), data_mode='bottomup',
+               test_mode=test_mode)
     coco = COCO(str(COCO_MINI / 'annotations/person_keypoints_train2017.json'))
-    assert len(ds) == len(coco.getImgIds())
+    with_persons = {a['image_id'] for a in coco.dataset['annotations']}
+    # mmpose keeps images without persons for evaluation only
+    expected = coco.getImgIds() if test_mode else with_persons
+    assert sorted(ds[i]['img_id'] for i in range(len(ds))) == sorted(expected)
 
 
 def test_missing_data_root_names_the_path_and_the_fix(tmp_path):

@@ -1,5 +1,7 @@
 # The top-down heatmap schedule of mmpose / SimpleBaseline: Adam 5e-4,
 # 500-iteration linear warm-up, x0.1 at epochs 170 and 200.
+_base_ = ['../default_runtime.py']
+
 train_cfg = dict(by_epoch=True, max_epochs=210, val_interval=10)
 val_cfg = dict()
 test_cfg = dict()

@@ -1,5 +1,7 @@
 # A short schedule for the shipped 4-image set: one iteration per epoch
 # (12 persons, batch 12), constant lr after a short warm-up, no decay.
+_base_ = ['../default_runtime.py']
+
 train_cfg = dict(by_epoch=True, max_epochs=300, val_interval=300)
 val_cfg = dict()
 test_cfg = dict()
