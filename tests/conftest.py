@@ -19,7 +19,7 @@ sys.path.insert(0, str(REPO))
 
 def run_cmd(args, cwd=None, env=None, timeout=900) -> subprocess.CompletedProcess:
     """Run a command, failing the test with its output if it fails."""
-    full_env = dict(os.environ, PYTHONPATH=str(REPO), **(env or {}))
+    full_env = {**os.environ, 'PYTHONPATH': str(REPO), **(env or {})}
     proc = subprocess.run(
         [str(a) for a in args], cwd=cwd, env=full_env, capture_output=True,
         text=True, timeout=timeout)

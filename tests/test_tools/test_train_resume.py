@@ -10,7 +10,7 @@ from tests.conftest import REPO, TINY_TOPDOWN_CFG, run_cmd
 TRAIN = REPO / 'tools' / 'train.py'
 SHORT = ['param_scheduler.0.end=2', 'default_hooks.checkpoint.interval=2',
          'default_hooks.checkpoint.max_keep_ckpts=5',
-         'train_dataloader.batch_size=4', 'randomness.deterministic=True']
+         'train_dataloader.batch_size=6', 'randomness.deterministic=True']
 
 
 def train(work_dir, epochs, *extra):
@@ -27,17 +27,17 @@ def weights(path):
 
 def test_resume_restores_state_and_matches_uninterrupted_run(tmp_path):
     straight, resumed = tmp_path / 'straight', tmp_path / 'resumed'
-    train(straight, 6)
-    train(resumed, 4)  # "interrupted" after epoch 4 (checkpoints at 2, 4)
+    train(straight, 4)
+    train(resumed, 2)  # "interrupted" after epoch 2 (checkpoint at 2)
 
     # the state a resumed runner starts from is the checkpoint's
     cfg = Config.fromfile(TINY_TOPDOWN_CFG)
     cfg.merge_from_dict(dict(
         work_dir=str(resumed), resume=True, load_from=None,
         val_cfg=None, val_dataloader=None, val_evaluator=None))
-    cfg.train_cfg.max_epochs = 6
+    cfg.train_cfg.max_epochs = 4
     cfg.param_scheduler[0].end = 2
-    cfg.train_dataloader.batch_size = 4
+    cfg.train_dataloader.batch_size = 6
     runner = Runner.from_cfg(cfg)
     runner._train_loop = runner.build_train_loop(runner._train_loop)
     runner.optim_wrapper = runner.build_optim_wrapper(runner.optim_wrapper)
@@ -45,8 +45,8 @@ def test_resume_restores_state_and_matches_uninterrupted_run(tmp_path):
     runner.param_schedulers = runner.build_param_scheduler(
         runner.param_schedulers)
     runner.load_or_resume()
-    ckpt = weights(resumed / 'epoch_4.pth')
-    assert runner.epoch == 4 and runner.iter == ckpt['meta']['iter'] == 12
+    ckpt = weights(resumed / 'epoch_2.pth')
+    assert runner.epoch == 2 and runner.iter == ckpt['meta']['iter'] == 4
     opt_state = runner.optim_wrapper.state_dict()['state']
     for k, v in ckpt['optimizer']['state'].items():
         assert torch.equal(opt_state[k]['exp_avg'], v['exp_avg'])
@@ -54,10 +54,10 @@ def test_resume_restores_state_and_matches_uninterrupted_run(tmp_path):
         ckpt['param_schedulers']
 
     # continuing gives the same model as never stopping
-    train(resumed, 6, '--resume')
-    a, b = weights(straight / 'epoch_6.pth'), weights(resumed / 'epoch_6.pth')
-    assert b['meta']['epoch'] == 6 and b['meta']['iter'] == 18
+    train(resumed, 4, '--resume')
+    a, b = weights(straight / 'epoch_4.pth'), weights(resumed / 'epoch_4.pth')
+    assert b['meta']['epoch'] == 4 and b['meta']['iter'] == 8
     for k, v in a['state_dict'].items():
         torch.testing.assert_close(b['state_dict'][k], v, rtol=1e-5, atol=1e-6)
     log = (resumed).glob('*/*.log')
-    assert any('resumed epoch: 4, iter: 12' in p.read_text() for p in log)
+    assert any('resumed epoch: 2, iter: 4' in p.read_text() for p in log)
