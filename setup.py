@@ -48,16 +48,20 @@ setup(
     license='Apache-2.0',
     packages=find_packages(exclude=('configs', 'tools', 'tests', 'benchmarks')),
     cmdclass={'build_py': BuildPyWithMim},
-    python_requires='>=3.9',
-    # The ranges this package was tested with (see README, Installation).
+    python_requires='>=3.11',
+    # Tested with exactly torch 2.13.0, torchvision 0.28.0, mmengine 0.10.7,
+    # mmcv 2.1.0 (built from source), mmdet 3.3.0, mmpose 1.3.2, numpy 2.2.6
+    # on Python 3.11 (tools/setup_env.sh); the ranges stay within the minor
+    # versions tested. The stack is best installed by tools/setup_env.sh
+    # (see README, "Installation facts"), then this package with --no-deps.
     install_requires=[
-        'torch>=2.1,<2.16',
-        'torchvision>=0.16,<0.30',
-        'mmengine>=0.10.0,<0.11',
-        'mmcv>=2.0.1,<2.2.0',
-        'mmdet>=3.1.0,<3.4.0',
-        'mmpose>=1.3.0,<1.4.0',
-        'numpy',
+        'torch>=2.13,<2.14',
+        'torchvision>=0.28,<0.29',
+        'mmengine>=0.10.7,<0.11',
+        'mmcv>=2.1.0,<2.2.0',
+        'mmdet>=3.3.0,<3.4.0',
+        'mmpose>=1.3.2,<1.4.0',
+        'numpy>=2.0,<2.3',
         'pycocotools',
         'xtcocotools>=1.12',
     ],
