@@ -31,6 +31,7 @@ def run_cmd(args, cwd=None, env=None, timeout=900) -> subprocess.CompletedProces
 
 @pytest.fixture(autouse=True)
 def _register_all():
-    import posekit_plugins  # noqa: F401
     from mmpose.utils import register_all_modules
+
+    import posekit_plugins  # noqa: F401
     register_all_modules(init_default_scope=True)

@@ -3,8 +3,8 @@ from pathlib import Path
 
 import pytest
 from mmengine.config import Config
-
 from mmpose.registry import MODELS
+
 from tests.conftest import REPO
 
 CONFIGS = sorted((REPO / 'configs').glob('*.py'))

@@ -13,12 +13,12 @@ import os.path as osp
 import mmcv
 import numpy as np
 from mmengine.config import Config
-from pycocotools.coco import COCO
-
-import posekit_plugins  # noqa: F401  (registers modules, checkpoint loading)
 from mmpose.apis import inference_bottomup, inference_topdown, init_model
 from mmpose.registry import VISUALIZERS
 from mmpose.structures import merge_data_samples
+from pycocotools.coco import COCO
+
+import posekit_plugins  # noqa: F401  (registers modules, checkpoint loading)
 
 
 def parse_args() -> argparse.Namespace:

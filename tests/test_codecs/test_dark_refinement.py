@@ -246,3 +246,21 @@ def test_refine_bad_arguments():
         refine_keypoints_dark_torch(kpts.numpy(), hm, 3)
     with pytest.raises(ValueError, match='heatmaps'):
         get_heatmap_maximum_torch(torch.rand(20, 16))
+
+
+def test_refine_differentiable_after_inference_mode_use():
+    """The cached kernel tensors must not become inference tensors when
+    first built inside the codec's inference mode."""
+    from posekit_plugins.codecs import dark_refinement
+    dark_refinement._band_values.cache_clear()
+    dark_refinement._stencil_values.cache_clear()
+    y, x = torch.meshgrid(torch.arange(20.), torch.arange(16.), indexing='ij')
+    hm = torch.exp(-((x - 8.3)**2 + (y - 7.6)**2) / 8).expand(2, 3, 20, 16)
+    hm = hm.contiguous()
+    kpts = torch.full((2, 3, 2), 8.0)
+    with torch.inference_mode():
+        refine_keypoints_dark_torch(kpts, hm, 11)
+    hm.requires_grad_()
+    out = refine_keypoints_dark_torch(kpts, hm, 11)
+    out.sum().backward()
+    assert torch.isfinite(hm.grad).all() and hm.grad.abs().sum() > 0

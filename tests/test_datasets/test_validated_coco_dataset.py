@@ -2,9 +2,9 @@ import json
 import shutil
 
 import pytest
+from mmpose.registry import DATASETS
 from pycocotools.coco import COCO
 
-from mmpose.registry import DATASETS
 from posekit_plugins.datasets import DatasetCheckError, ValidatedCocoDataset
 from tests.conftest import COCO_MINI, COCO_TINY, COCO_TINY_ANN
 

@@ -1,0 +1,415 @@
+"""Train / evaluate / time a set of pose configs and compare them.
+
+For each config: train it (unless a checkpoint is given), evaluate it with
+the config's own evaluator (mmpose's ``CocoMetric``: AP, AP50, AP75, APm,
+APl, AR), time inference (forward + post-processing, batch 1, warm-up, median
+and spread of repeated runs) and count parameters and FLOPs (mmengine's
+complexity analysis). Writes to ``--work-dir``:
+
+- ``results.md``: a Markdown table;
+- ``results.json`` / ``results.csv``: every figure, errors, the environment;
+- ``ap_vs_latency.png``: AP against latency, one labelled point per config.
+
+A config that fails (does not build, a checkpoint that does not match it,
+training that crashes) is reported in the table with its error; the other
+configs are still measured.
+
+    python tools/compare.py --suite heatmap-tiny --work-dir work_dirs/compare
+    python tools/compare.py A.py B.py --checkpoints a.pth b.pth
+    python tools/compare.py A.py B.py --max-epochs 50
+"""
+import argparse
+import csv
+import json
+import os
+import os.path as osp
+import platform
+import statistics
+import subprocess
+import sys
+import time
+import traceback
+from typing import Dict, List, Optional
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+CONFIG_DIR = osp.join(ROOT, 'configs')
+
+#: Named comparisons. ``-tiny`` suites train on the shipped 4-image set.
+SUITES: Dict[str, List[str]] = {
+    'heatmap': [
+        'td-hm_res50_8xb64-210e_coco-256x192.py',
+        'td-hm_res50_dark-8xb64-210e_coco-256x192.py',
+        'td-hm_res50_swahr-8xb64-210e_coco-256x192.py',
+        'td-hm_res50_swahr-dark-8xb64-210e_coco-256x192.py',
+    ],
+    'heatmap-tiny': [
+        'td-hm_res18_1xb12-300e_coco-tiny-128x96.py',
+        'td-hm_res18_dark-1xb12-300e_coco-tiny-128x96.py',
+        'td-hm_res18_swahr-1xb12-300e_coco-tiny-128x96.py',
+        'td-hm_res18_swahr-dark-1xb12-300e_coco-tiny-128x96.py',
+    ],
+    'one-stage': [
+        'yolopose_s6_4xb16-300e_coco-640.py',
+        'kapao_s6_4xb16-300e_coco-640.py',
+        'mmpose::body_2d_keypoint/yoloxpose/coco/'
+        'yoloxpose_s_8xb32-300e_coco-640.py',
+    ],
+    'one-stage-tiny': [
+        'yolopose_tiny_1xb4-300e_coco-tiny-256.py',
+        'kapao_tiny_1xb4-300e_coco-tiny-256.py',
+        'yoloxpose_tiny_1xb4-300e_coco-tiny-256.py',
+    ],
+}
+SUITES['all'] = SUITES['heatmap'] + SUITES['one-stage']
+SUITES['all-tiny'] = SUITES['heatmap-tiny'] + SUITES['one-stage-tiny']
+
+METRICS = [('AP', 'coco/AP'), ('AP50', 'coco/AP .5'), ('AP75', 'coco/AP .75'),
+           ('APm', 'coco/AP (M)'), ('APl', 'coco/AP (L)'), ('AR', 'coco/AR')]
+
+
+class CompareError(RuntimeError):
+    """A config could not be measured; the message says why."""
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('configs', nargs='*', help='config files')
+    parser.add_argument('--suite', help=f'one of: {", ".join(SUITES)}')
+    parser.add_argument(
+        '--checkpoints', nargs='+',
+        help='one checkpoint per config ("-" to train that one)')
+    budget = parser.add_mutually_exclusive_group()
+    budget.add_argument('--max-epochs', type=int,
+                        help='training budget (overrides the configs)')
+    budget.add_argument('--max-iters', type=int,
+                        help='training budget in iterations (iteration-based '
+                        'training loop)')
+    parser.add_argument('--work-dir', default='work_dirs/compare')
+    parser.add_argument('--device', default='cpu')
+    parser.add_argument('--warmup', type=int, default=3)
+    parser.add_argument('--runs', type=int, default=20,
+                        help='timed runs per config')
+    parser.add_argument('--no-progress', action='store_true')
+    args = parser.parse_args(argv)
+    if args.suite:
+        if args.suite not in SUITES:
+            parser.error(f'unknown suite "{args.suite}"; known suites: '
+                         f'{", ".join(SUITES)}')
+        args.configs = list(SUITES[args.suite]) + args.configs
+    if not args.configs:
+        parser.error('give configs or --suite')
+    if args.checkpoints and len(args.checkpoints) != len(args.configs):
+        parser.error(f'{len(args.checkpoints)} checkpoints for '
+                     f'{len(args.configs)} configs')
+    return args
+
+
+def resolve_config(name: str) -> str:
+    """A path, a name under configs/, or ``mmpose::<path>``."""
+    if name.startswith('mmpose::'):
+        import importlib
+
+        from mmengine.config.utils import _get_package_and_cfg_path
+        package, rel = _get_package_and_cfg_path(name)
+        mod = importlib.import_module(package)
+        path = osp.join(osp.dirname(mod.__file__), '.mim', 'configs', rel)
+    elif osp.isfile(name):
+        path = name
+    else:
+        path = osp.join(CONFIG_DIR, name)
+    if not osp.isfile(path):
+        raise CompareError(f'config not found: {name}')
+    return osp.abspath(path)
+
+
+def load_config(path: str):
+    from mmengine.config import Config
+    try:
+        cfg = Config.fromfile(path)
+    except Exception as e:  # noqa: BLE001 - reported, run goes on
+        raise CompareError(
+            f'config does not parse: {type(e).__name__}: {e}') from e
+    return cfg
+
+
+def run_tool(args: List[str], log_file: str) -> None:
+    """Run a tools/ script in a fresh process; its log goes to ``log_file``."""
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep +
+               os.environ.get('PYTHONPATH', ''))
+    with open(log_file, 'w') as log:
+        proc = subprocess.run([sys.executable, *args], stdout=log,
+                              stderr=subprocess.STDOUT, env=env, cwd=ROOT)
+    if proc.returncode != 0:
+        with open(log_file) as f:
+            tail = f.read().strip().splitlines()[-1:] or ['']
+        raise CompareError(f'{osp.basename(args[0])} failed '
+                           f'(exit {proc.returncode}): {tail[0][:300]} '
+                           f'[log: {log_file}]')
+
+
+def budget_config(cfg_path: str, work_dir: str,
+                  args: argparse.Namespace) -> str:
+    """A child config that only changes the training length."""
+    if not (args.max_epochs or args.max_iters):
+        return cfg_path
+    if args.max_epochs:
+        body = (f'train_cfg = dict(max_epochs={args.max_epochs}, '
+                f'val_interval={args.max_epochs})\n')
+    else:  # epoch-based lr milestones then never trigger: lr stays constant
+        body = (f'train_cfg = dict(_delete_=True, type="IterBasedTrainLoop", '
+                f'max_iters={args.max_iters}, val_interval={args.max_iters})\n'
+                'train_dataloader = dict(sampler=dict(_delete_=True, '
+                'type="InfiniteSampler", shuffle=True))\n')
+    path = osp.join(work_dir, 'budget_config.py')
+    with open(path, 'w') as f:
+        f.write(f'_base_ = [{cfg_path!r}]\n' + body)
+    return path
+
+
+def train(cfg_path: str, work_dir: str, args: argparse.Namespace) -> str:
+    cmd = [osp.join(ROOT, 'tools', 'train.py'),
+           budget_config(cfg_path, work_dir, args), '--work-dir', work_dir,
+           '--no-validate']
+    run_tool(cmd, osp.join(work_dir, 'train.log'))
+    with open(osp.join(work_dir, 'last_checkpoint')) as f:
+        return f.read().strip()
+
+
+def check_checkpoint(cfg, ckpt: str) -> None:
+    """Fail clearly when a checkpoint's weights do not fit the config."""
+    from mmengine.runner.checkpoint import _load_checkpoint
+    from mmpose.registry import MODELS
+    from mmpose.utils import register_all_modules
+
+    import posekit_plugins  # noqa: F401
+    register_all_modules()
+    if not osp.isfile(ckpt):
+        raise CompareError(f'checkpoint not found: {ckpt}')
+    state = _load_checkpoint(ckpt, map_location='cpu')
+    state = state.get('state_dict', state)
+    expected = MODELS.build(cfg.model).state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    shapes = [k for k in set(expected) & set(state)
+              if tuple(expected[k].shape) != tuple(state[k].shape)]
+    if missing or unexpected or shapes:
+        example = (missing or unexpected or shapes)[0]
+        raise CompareError(
+            f'checkpoint {ckpt} does not match the config: {len(missing)} '
+            f'missing, {len(unexpected)} unexpected, {len(shapes)} '
+            f'shape-mismatched weights (e.g. {example})')
+
+
+def evaluate(cfg_path: str, ckpt: str, work_dir: str) -> Dict[str, float]:
+    out = osp.join(work_dir, 'metrics.json')
+    run_tool([osp.join(ROOT, 'tools', 'test.py'), cfg_path, ckpt,
+              '--work-dir', osp.join(work_dir, 'test'), '--out', out],
+             osp.join(work_dir, 'test.log'))
+    with open(out) as f:
+        return json.load(f)
+
+
+def _one_sample(cfg):
+    from mmengine.dataset import pseudo_collate
+    from mmpose.registry import DATASETS
+    dataset = DATASETS.build(cfg.test_dataloader.dataset)
+    if len(dataset) == 0:
+        raise CompareError('the test dataset is empty')
+    return pseudo_collate([dataset[0]])
+
+
+def time_and_count(cfg, ckpt: Optional[str], args: argparse.Namespace) -> dict:
+    """Latency (batch 1, forward + post-processing), params and FLOPs."""
+    import torch
+    from mmengine.analysis import get_model_complexity_info
+    from mmpose.apis import init_model
+
+    model = init_model(cfg, ckpt, device=args.device)
+    batch = _one_sample(cfg)
+    with torch.no_grad():
+        for _ in range(args.warmup):
+            model.test_step(batch)
+        times = []
+        for _ in range(args.runs):
+            if args.device.startswith('cuda'):
+                torch.cuda.synchronize()
+            start = time.perf_counter()
+            model.test_step(batch)
+            if args.device.startswith('cuda'):
+                torch.cuda.synchronize()
+            times.append((time.perf_counter() - start) * 1000)
+        inputs = model.data_preprocessor(batch, False)['inputs']
+        complexity = get_model_complexity_info(
+            model, inputs=(inputs, None), show_table=False, show_arch=False)
+    q = statistics.quantiles(times, n=4) if len(times) > 1 else times * 3
+    return dict(
+        latency_ms=statistics.median(times), latency_q1_ms=q[0],
+        latency_q3_ms=q[-1], latency_runs=len(times),
+        params_M=complexity['params'] / 1e6,
+        flops_G=complexity['flops'] / 1e9,
+        input_size='x'.join(str(s) for s in tuple(inputs.shape[-2:])[::-1]))
+
+
+def measure(name: str, ckpt: Optional[str], args, progress) -> dict:
+    row = dict(config=name, checkpoint=ckpt, trained=False, error=None)
+    label = osp.splitext(osp.basename(name))[0]
+    row['label'] = label
+    work_dir = osp.abspath(osp.join(args.work_dir, label))
+    os.makedirs(work_dir, exist_ok=True)
+    try:
+        progress(label, 'build')
+        path = resolve_config(name)
+        cfg = load_config(path)
+        from mmpose.registry import MODELS
+        from mmpose.utils import register_all_modules
+
+        import posekit_plugins  # noqa: F401
+        register_all_modules()
+        try:
+            MODELS.build(cfg.model)
+        except Exception as e:  # noqa: BLE001
+            raise CompareError(
+                f'model does not build: {type(e).__name__}: {e}') from e
+        if not ckpt:
+            progress(label, 'train')
+            ckpt = train(path, work_dir, args)
+            row.update(checkpoint=ckpt, trained=True)
+        else:
+            check_checkpoint(cfg, ckpt)
+        progress(label, 'evaluate')
+        metrics = evaluate(path, ckpt, work_dir)
+        row.update({k: metrics.get(v) for k, v in METRICS})
+        progress(label, 'time')
+        row.update(time_and_count(cfg, ckpt, args))
+    except CompareError as e:
+        row['error'] = str(e)
+    except Exception as e:  # noqa: BLE001 - one config must not stop the run
+        row['error'] = f'{type(e).__name__}: {e}'
+        with open(osp.join(work_dir, 'error.txt'), 'w') as f:
+            f.write(traceback.format_exc())
+    return row
+
+
+def environment(device: str) -> dict:
+    import mmcv
+    import mmdet
+    import mmengine
+    import mmpose
+    import torch
+
+    import posekit_plugins
+    if device.startswith('cuda') and torch.cuda.is_available():
+        device_name = torch.cuda.get_device_name(device)
+    else:
+        device_name = platform.processor() or platform.machine()
+        try:
+            with open('/proc/cpuinfo') as f:
+                device_name = next(line.split(':', 1)[1].strip() for line in f
+                                   if line.startswith('model name'))
+        except (OSError, StopIteration):
+            pass
+    return dict(
+        device=device, device_name=device_name, torch_threads=torch.get_num_threads(),
+        python=platform.python_version(), torch=torch.__version__,
+        mmcv=mmcv.__version__, mmengine=mmengine.__version__,
+        mmdet=mmdet.__version__, mmpose=mmpose.__version__,
+        posekit_plugins=posekit_plugins.__version__)
+
+
+def _fmt(value, digits=3):
+    if value is None:
+        return '-'
+    return f'{value:.{digits}f}' if isinstance(value, float) else str(value)
+
+
+def write_table(rows: List[dict], env: dict, path: str) -> str:
+    head = ['config', 'AP', 'AP50', 'AP75', 'APm', 'APl', 'AR',
+            'latency ms (median [q1, q3])', 'params M', 'GFLOPs', 'input']
+    lines = ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
+    for r in rows:
+        if r['error']:
+            lines.append(f'| {r["label"]} | error: {r["error"]} |' +
+                         ' |' * (len(head) - 2))
+            continue
+        lat = (f'{r["latency_ms"]:.1f} [{r["latency_q1_ms"]:.1f}, '
+               f'{r["latency_q3_ms"]:.1f}]')
+        lines.append('| ' + ' | '.join([
+            r['label'], *[_fmt(r[k]) for k, _ in METRICS], lat,
+            _fmt(r['params_M'], 2), _fmt(r['flops_G'], 2), r['input_size']
+        ]) + ' |')
+    lines += ['', f'Device: {env["device"]} ({env["device_name"]}, '
+              f'{env["torch_threads"]} torch threads); batch 1, forward + '
+              'post-processing; torch ' + env['torch'] + ', mmpose ' +
+              env['mmpose'] + '.']
+    text = '\n'.join(lines) + '\n'
+    with open(path, 'w') as f:
+        f.write(text)
+    return text
+
+
+def write_plot(rows: List[dict], path: str) -> None:
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    ok = [r for r in rows if not r['error']]
+    fig, ax = plt.subplots(figsize=(7, 5), dpi=120)
+    for r in ok:
+        ax.errorbar(r['latency_ms'], r['AP'],
+                    xerr=[[r['latency_ms'] - r['latency_q1_ms']],
+                          [r['latency_q3_ms'] - r['latency_ms']]],
+                    fmt='o', capsize=3)
+        ax.annotate(r['label'], (r['latency_ms'], r['AP']), fontsize=7,
+                    xytext=(4, 4), textcoords='offset points')
+    ax.set_xlabel('latency per image, ms (median, bars: quartiles)')
+    ax.set_ylabel('COCO keypoint AP')
+    ax.set_title('AP vs latency')
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    os.makedirs(args.work_dir, exist_ok=True)
+    from tqdm import tqdm
+    bar = tqdm(total=len(args.configs) * 4, disable=args.no_progress,
+               file=sys.stdout, dynamic_ncols=True)
+
+    def progress(label, stage):
+        bar.set_description(f'[{len(rows) + 1}/{len(args.configs)}] '
+                            f'{label}: {stage}')
+        bar.update(1)
+
+    rows: List[dict] = []
+    for i, name in enumerate(args.configs):
+        ckpt = args.checkpoints[i] if args.checkpoints else None
+        rows.append(measure(name, None if ckpt == '-' else ckpt, args,
+                            progress))
+        bar.n = 4 * len(rows)
+        bar.refresh()
+    bar.close()
+
+    env = environment(args.device)
+    table = write_table(rows, env, osp.join(args.work_dir, 'results.md'))
+    with open(osp.join(args.work_dir, 'results.json'), 'w') as f:
+        json.dump(dict(environment=env, results=rows), f, indent=2)
+    fields = ['label', 'config', 'checkpoint', 'trained', 'error',
+              *[k for k, _ in METRICS], 'latency_ms', 'latency_q1_ms',
+              'latency_q3_ms', 'latency_runs', 'params_M', 'flops_G',
+              'input_size']
+    with open(osp.join(args.work_dir, 'results.csv'), 'w', newline='') as f:
+        writer = csv.DictWriter(f, fieldnames=fields, extrasaction='ignore')
+        writer.writeheader()
+        writer.writerows(rows)
+    write_plot(rows, osp.join(args.work_dir, 'ap_vs_latency.png'))
+    print(table)
+    print(f'written: {args.work_dir}/results.md, results.json, results.csv, '
+          'ap_vs_latency.png')
+    return 1 if all(r['error'] for r in rows) else 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
