@@ -252,10 +252,10 @@ def time_and_count(cfg, ckpt: Optional[str], args: argparse.Namespace) -> dict:
         input_size='x'.join(str(s) for s in tuple(inputs.shape[-2:])[::-1]))
 
 
-def measure(name: str, ckpt: Optional[str], args, progress) -> dict:
-    row = dict(config=name, checkpoint=ckpt, trained=False, error=None)
-    label = osp.splitext(osp.basename(name))[0]
-    row['label'] = label
+def measure(name: str, label: str, ckpt: Optional[str], args,
+            progress) -> dict:
+    row = dict(label=label, config=name, checkpoint=ckpt, trained=False,
+               error=None)
     work_dir = osp.abspath(osp.join(args.work_dir, label))
     os.makedirs(work_dir, exist_ok=True)
     try:
@@ -384,9 +384,14 @@ def main(argv=None) -> int:
         bar.update(1)
 
     rows: List[dict] = []
+    seen: Dict[str, int] = {}
     for i, name in enumerate(args.configs):
+        label = osp.splitext(osp.basename(name))[0]
+        seen[label] = seen.get(label, 0) + 1
+        if seen[label] > 1:  # the same config twice: keep work dirs apart
+            label = f'{label}-{seen[label]}'
         ckpt = args.checkpoints[i] if args.checkpoints else None
-        rows.append(measure(name, None if ckpt == '-' else ckpt, args,
+        rows.append(measure(name, label, None if ckpt == '-' else ckpt, args,
                             progress))
         bar.n = 4 * len(rows)
         bar.refresh()
