@@ -1,0 +1,35 @@
+# Demo / test model: the tiny YOLO-Pose config (P3-P6 at 256 x 256, trained
+# from scratch on the 4 shipped COCO images, no augmentation) with the head
+# swapped for KAPAOHead; everything else is the YOLO-Pose one.
+_base_ = ['./yolopose_tiny_1xb4-300e_coco-tiny-256.py']
+
+model = dict(
+    head=dict(
+        _delete_=True,
+        type='KAPAOHead',
+        num_keypoints=17,
+        in_channels=_base_.model.head.in_channels,
+        featmap_strides=(8, 16, 32, 64),
+        kp_bbox=0.05,
+        loss_bbox=dict(
+            type='mmdet.CIoULoss', reduction='mean', loss_weight=0.05),
+        loss_obj=dict(type='BCELoss', reduction='mean', loss_weight=0.7),
+        loss_cls=dict(type='BCELoss', reduction='mean', loss_weight=0.3),
+        loss_kpt=dict(
+            type='KeypointDistanceLoss', reduction='mean', loss_weight=0.025),
+        yolov5_loss_scaling=True,
+    ),
+    test_cfg=dict(
+        _delete_=True,
+        score_thr=0.001,
+        nms_thr=0.65,
+        max_per_img=300,
+        kpt_score_thr=0.2,
+        kpt_nms_thr=0.25,
+        kpt_max_per_img=300,
+        fuse_keypoint_objects=True,
+        fusion_person_thr=0.3,
+        # 50 px at 640 is ~20 px at this input size
+        fusion_tol=20.0,
+        fusion_tol_mode='input',
+    ))

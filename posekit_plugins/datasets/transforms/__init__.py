@@ -1,0 +1,3 @@
+from .ignore_mask import BottomupGetIgnoreMask
+
+__all__ = ['BottomupGetIgnoreMask']

@@ -1,0 +1,639 @@
+"""A YOLOv5-style dense anchor head: the base of YOLO-Pose and KAPAO heads."""
+import math
+from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
+
+import torch
+import torch.nn as nn
+from mmcv.cnn import DepthwiseSeparableConvModule
+from mmengine.model import BaseModule
+from mmengine.structures import InstanceData
+from mmpose.registry import MODELS
+from mmpose.utils.typing import (
+    ConfigType,
+    Features,
+    OptConfigType,
+    OptSampleList,
+    Predictions,
+)
+from torch import Tensor
+from torchvision.ops import batched_nms
+
+#: YOLOv5 anchors (w, h) in input pixels, for strides (8, 16, 32)
+YOLOV5_ANCHORS_P5 = (((10, 13), (16, 30), (33, 23)),
+                     ((30, 61), (62, 45), (59, 119)),
+                     ((116, 90), (156, 198), (373, 326)))
+#: YOLOv5 "6" models' anchors, for strides (8, 16, 32, 64)
+YOLOV5_ANCHORS_P6 = (((19, 27), (44, 40), (38, 94)),
+                     ((96, 68), (86, 152), (180, 137)),
+                     ((140, 301), (303, 264), (238, 542)),
+                     ((436, 615), (739, 380), (925, 792)))
+#: YOLOv5's objectness balance between levels (P3 first), by level count
+YOLOV5_OBJ_LEVEL_WEIGHTS = {
+    3: (4.0, 1.0, 0.4),
+    4: (4.0, 1.0, 0.25, 0.06),
+    5: (4.0, 1.0, 0.25, 0.06, 0.02),
+}
+#: the 5 candidate cell offsets of YOLOv5's assignment: own cell, then the
+#: left, upper, right and lower neighbours (scaled by ``neighbour_thr``)
+_CELL_OFFSETS = ((0, 0), (1, 0), (0, 1), (-1, 0), (0, -1))
+
+
+class LevelAssignment(NamedTuple):
+    """Positives of one level, one row per (ground truth, anchor, cell).
+
+    All fields are 1-D tensors of length M (the number of positives):
+    ``img_idx`` (image in the batch), ``anchor_idx`` (anchor of the level),
+    ``grid_x``/``grid_y`` (cell column/row, clamped to the map), ``gt_idx``
+    (row of the batch targets).
+    """
+    img_idx: Tensor
+    anchor_idx: Tensor
+    grid_x: Tensor
+    grid_y: Tensor
+    gt_idx: Tensor
+
+
+class YOLOAnchorHead(BaseModule):
+    """Shared base of YOLOv5-style dense anchor heads (YOLO-Pose, KAPAO).
+
+    Each level ``l`` (stride ``s_l``) has ``A`` anchors (3 in YOLOv5) and
+    predicts, per anchor and cell, ``C = 5 + num_classes + E`` raw channels:
+    ``(tx, ty, tw, th, obj, cls_1..cls_nc, extra_1..extra_E)``. The base owns
+    everything but the ``E`` extra channels:
+
+    - **Assignment** (YOLOv5 ``build_targets``): a ground-truth box goes to
+      anchor ``a`` of level ``l`` when ``max(r, 1/r) < anchor_ratio_thr``
+      for both ``r = (w, h)_gt / anchor_a`` (grid units), to its own cell
+      and to the (up to 2) neighbouring cells whose centre lies within half
+      a cell of the box centre (not at the map border).
+    - **Box decoding**, grid units, relative to the cell corner:
+      ``xy = 2 sigmoid(t) - 0.5``, ``wh = (2 sigmoid(t))^2 * anchor``.
+    - **Losses**: box ``loss_bbox(pred_xyxy, gt_xyxy)`` (CIoU by default,
+      mean over the positives of a level); objectness BCE over every anchor
+      of a level against the detached CIoU clamped at 0 (the largest when a
+      cell-anchor takes several objects), weighted by the level balance;
+      class BCE over the positives. YOLOv5's gain rescaling (``3 / nl`` for
+      every loss, ``(input / 640)^2`` more for objectness) and the
+      multiplication of the total by the batch size are applied on top of
+      each loss's ``loss_weight`` (``yolov5_loss_scaling``).
+    - **Inference**: ``score = obj * cls`` above ``score_thr``, class-aware
+      NMS with torchvision's ``batched_nms``, at most ``max_per_img``.
+
+    A subclass defines the extra channels: set ``num_extra_channels`` (E per
+    anchor) before ``super().__init__`` and override
+    :meth:`_get_targets_single` (ground-truth payload), :meth:`decode_extra`
+    (inference decoding), :meth:`_extra_level_losses` (training) and
+    :meth:`_pack_results` (what goes into ``pred_instances``); KAPAO also
+    overrides :meth:`_predict_single` for its two NMS passes and fusion.
+
+    Note:
+        - batch size: B; anchors per level: A; feature map: H, W
+        - raw output of a level: (B, A, H, W, C), C = 5 + num_classes + E
+        - decoded boxes: (B, N, 4) xyxy in input pixels, N = sum A * H * W
+
+        YOLOv5: https://github.com/ultralytics/yolov5 ; YOLO-Pose:
+        https://arxiv.org/abs/2204.06806 ; KAPAO: https://arxiv.org/abs/2111.08557
+
+    Args:
+        in_channels (int | Sequence[int]): Channels of each input level.
+        num_classes (int): Number of object classes.
+        featmap_strides (Sequence[int]): Strides of the levels, e.g.
+            ``(8, 16, 32)`` (P3-P5) or ``(8, 16, 32, 64)`` (P3-P6).
+        anchors (Sequence, optional): Per level, the (w, h) of each anchor in
+            input pixels. Defaults to YOLOv5's P5 or P6 anchors, chosen by the
+            number of levels.
+        anchor_ratio_thr (float): YOLOv5's ``anchor_t``.
+        neighbour_thr (float): Cell-offset threshold ``g`` of the neighbour
+            cells (0 disables the neighbours).
+        obj_level_weights (Sequence[float], optional): Objectness balance per
+            level; defaults to YOLOv5's for the number of levels.
+        obj_iou_ratio (float): YOLOv5's ``gr``: objectness target
+            ``(1 - gr) + gr * iou``.
+        extra_stacked_convs (int): Depthwise-separable 3x3 convs before the
+            1x1 conv of the extra branch (0: a plain 1x1 conv like the box).
+        loss_bbox, loss_obj, loss_cls (dict): Loss configs; ``loss_cls`` may
+            be None.
+        yolov5_loss_scaling (bool): Apply YOLOv5's gain rescaling and the
+            batch-size factor described above.
+        ref_input_size (int): Input size of the ``(input / ref)^2``
+            objectness rescaling.
+        obj_prior_per_image (float): Expected objects per 640 x 640 image, for
+            YOLOv5's objectness bias initialisation.
+        init_cfg (dict, optional): Initialisation config.
+    """
+
+    #: E, channels per anchor after box, objectness and classes
+    num_extra_channels: int = 0
+
+    def __init__(self,
+                 in_channels: Union[int, Sequence[int]],
+                 num_classes: int = 1,
+                 featmap_strides: Sequence[int] = (8, 16, 32, 64),
+                 anchors: Optional[Sequence[Sequence[Sequence[float]]]] = None,
+                 anchor_ratio_thr: float = 4.0,
+                 neighbour_thr: float = 0.5,
+                 obj_level_weights: Optional[Sequence[float]] = None,
+                 obj_iou_ratio: float = 1.0,
+                 extra_stacked_convs: int = 0,
+                 loss_bbox: ConfigType = dict(
+                     type='mmdet.CIoULoss', reduction='mean', loss_weight=0.05),
+                 loss_obj: ConfigType = dict(
+                     type='BCELoss', reduction='mean', loss_weight=1.0),
+                 loss_cls: OptConfigType = dict(
+                     type='BCELoss', reduction='mean', loss_weight=0.5),
+                 yolov5_loss_scaling: bool = True,
+                 ref_input_size: int = 640,
+                 obj_prior_per_image: float = 8.0,
+                 init_cfg: OptConfigType = None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        self.featmap_strides = tuple(int(s) for s in featmap_strides)
+        nl = len(self.featmap_strides)
+        if isinstance(in_channels, int):
+            in_channels = [in_channels] * nl
+        if len(in_channels) != nl:
+            raise ValueError(f'{type(self).__name__}: {len(in_channels)} '
+                             f'in_channels for {nl} featmap_strides')
+        self.in_channels = list(in_channels)
+        if num_classes < 1:
+            raise ValueError('num_classes must be >= 1')
+        self.num_classes = num_classes
+
+        if anchors is None:
+            defaults = {(8, 16, 32): YOLOV5_ANCHORS_P5,
+                        (8, 16, 32, 64): YOLOV5_ANCHORS_P6}
+            if self.featmap_strides not in defaults:
+                raise ValueError(
+                    f'{type(self).__name__}: no default anchors for strides '
+                    f'{self.featmap_strides}; give `anchors`.')
+            anchors = defaults[self.featmap_strides]
+        anchors_t = torch.as_tensor(anchors, dtype=torch.float32)
+        if anchors_t.ndim != 3 or anchors_t.shape[0] != nl or \
+                anchors_t.shape[2] != 2 or not bool((anchors_t > 0).all()):
+            raise ValueError(
+                f'{type(self).__name__}: anchors must be {nl} levels x A x '
+                f'(w, h) > 0, got shape {tuple(anchors_t.shape)}')
+        # (nl, A, 2), input pixels
+        self.register_buffer('anchors', anchors_t, persistent=False)
+        self.num_anchors = anchors_t.shape[1]
+
+        if obj_level_weights is None:
+            obj_level_weights = YOLOV5_OBJ_LEVEL_WEIGHTS.get(
+                nl, (4.0, 1.0) + (0.25, ) * max(nl - 2, 0))
+        if len(obj_level_weights) != nl:
+            raise ValueError('obj_level_weights needs one weight per level')
+        self.obj_level_weights = tuple(float(w) for w in obj_level_weights)
+        self.anchor_ratio_thr = anchor_ratio_thr
+        self.neighbour_thr = neighbour_thr
+        self.obj_iou_ratio = obj_iou_ratio
+        self.yolov5_loss_scaling = yolov5_loss_scaling
+        self.ref_input_size = ref_input_size
+        self.obj_prior_per_image = obj_prior_per_image
+        self.extra_stacked_convs = extra_stacked_convs
+
+        self.loss_bbox = MODELS.build(loss_bbox)
+        self.loss_obj = MODELS.build(loss_obj)
+        self.loss_cls = MODELS.build(loss_cls) if loss_cls else None
+        self._init_layers()
+
+    # ------------------------------------------------------------------ layers
+    @property
+    def num_det_channels(self) -> int:
+        """Box (4) + objectness (1) + classes per anchor."""
+        return 5 + self.num_classes
+
+    @property
+    def num_out_channels(self) -> int:
+        """C, all raw channels per anchor."""
+        return self.num_det_channels + self.num_extra_channels
+
+    def _init_layers(self) -> None:
+        A = self.num_anchors
+        self.det_convs = nn.ModuleList(
+            nn.Conv2d(c, A * self.num_det_channels, 1)
+            for c in self.in_channels)
+        self.extra_convs = nn.ModuleList(
+            self._build_extra_branch(c) for c in self.in_channels
+        ) if self.num_extra_channels > 0 else None
+
+    def _build_extra_branch(self, in_channels: int) -> nn.Module:
+        """The branch predicting the E extra channels of every anchor."""
+        layers: List[nn.Module] = [
+            DepthwiseSeparableConvModule(
+                in_channels, in_channels, 3, padding=1,
+                norm_cfg=dict(type='BN', momentum=0.03, eps=0.001),
+                act_cfg=dict(type='SiLU')) for _ in range(
+                    self.extra_stacked_convs)
+        ]
+        layers.append(
+            nn.Conv2d(in_channels, self.num_anchors * self.num_extra_channels,
+                      1))
+        return nn.Sequential(*layers)
+
+    def init_weights(self) -> None:
+        """YOLOv5's bias priors: objectness for ``obj_prior_per_image``
+        objects per 640 x 640 image, class probability 0.6."""
+        super().init_weights()
+        A, nc = self.num_anchors, self.num_classes
+        for conv, stride in zip(self.det_convs, self.featmap_strides):
+            with torch.no_grad():
+                b = conv.bias.view(A, -1)
+                b[:, 4] += math.log(self.obj_prior_per_image /
+                                    (640 / stride)**2)
+                b[:, 5:5 + nc] += math.log(0.6 / max(nc - 0.99, 1e-2))
+
+    def forward(self, feats: Features) -> Tuple[Tensor, ...]:
+        """Raw outputs, one (B, A, H, W, C) tensor per level."""
+        if len(feats) != len(self.featmap_strides):
+            raise ValueError(
+                f'{type(self).__name__}: got {len(feats)} feature levels, '
+                f'configured for strides {self.featmap_strides}. Fix: match '
+                'the neck outputs (backbone out_indices) and featmap_strides.')
+        outs = []
+        A = self.num_anchors
+        for i, x in enumerate(feats):
+            B, _, H, W = x.shape
+            y = self.det_convs[i](x).view(B, A, self.num_det_channels, H, W)
+            if self.extra_convs is not None:
+                e = self.extra_convs[i](x).view(B, A, self.num_extra_channels,
+                                                H, W)
+                y = torch.cat([y, e], dim=2)
+            outs.append(y.permute(0, 1, 3, 4, 2).contiguous())
+        return tuple(outs)
+
+    # -------------------------------------------------------------- targets
+    def _get_targets_single(self, data_sample, device: torch.device,
+                            dtype: torch.dtype) -> Dict[str, Tensor]:
+        """Ground-truth objects of one image, in input pixels.
+
+        Returns a dict of tensors sharing the first dimension T: at least
+        ``bboxes`` (T, 4) xyxy and ``labels`` (T,) long. Subclasses add their
+        payload (e.g. keypoints).
+        """
+        gt = data_sample.gt_instance_labels
+        if 'bboxes' in gt and len(gt) > 0:
+            bboxes = torch.as_tensor(gt.bboxes, dtype=dtype,
+                                     device=device).reshape(-1, 4)
+        else:
+            bboxes = torch.zeros((0, 4), dtype=dtype, device=device)
+        if 'labels' in gt and len(gt) > 0:
+            labels = torch.as_tensor(gt.labels, device=device).long().reshape(-1)
+        else:
+            labels = torch.zeros((bboxes.shape[0], ), dtype=torch.long,
+                                 device=device)
+        if labels.numel() != bboxes.shape[0]:
+            raise ValueError(f'{bboxes.shape[0]} boxes but {labels.numel()} '
+                             'labels in gt_instance_labels')
+        return dict(bboxes=bboxes, labels=labels)
+
+    def get_targets(self, batch_data_samples: Sequence, device: torch.device,
+                    dtype: torch.dtype) -> Dict[str, Tensor]:
+        """Concatenate the ground truth of a batch and add ``img_idx``."""
+        per_img = [
+            self._get_targets_single(ds, device, dtype)
+            for ds in batch_data_samples
+        ]
+        out = {
+            k: torch.cat([t[k] for t in per_img], dim=0)
+            for k in per_img[0]
+        }
+        out['img_idx'] = torch.cat([
+            torch.full((t['bboxes'].shape[0], ), i, dtype=torch.long,
+                       device=device) for i, t in enumerate(per_img)
+        ])
+        bad = ~torch.isfinite(out['bboxes']).all(-1)
+        if bool(bad.any()):
+            img = int(out['img_idx'][bad][0])
+            raise ValueError(
+                f'{type(self).__name__}: non-finite ground-truth box in batch '
+                f'image {img} '
+                f'({batch_data_samples[img].metainfo.get("img_path")}).')
+        bad = (out['labels'] < 0) | (out['labels'] >= self.num_classes)
+        if bool(bad.any()):
+            raise ValueError(
+                f'{type(self).__name__}: label {int(out["labels"][bad][0])} '
+                f'outside [0, {self.num_classes}); check num_classes and the '
+                'category ids of the annotations.')
+        return out
+
+    def assign(self, bboxes: Tensor, img_idx: Tensor,
+               featmap_sizes: Sequence[Tuple[int, int]]
+               ) -> List[LevelAssignment]:
+        """YOLOv5's assignment of ground-truth boxes to anchors and cells.
+
+        Args:
+            bboxes (Tensor): (T, 4) xyxy boxes in input pixels.
+            img_idx (Tensor): (T,) image index of each box.
+            featmap_sizes: (H, W) of each level.
+
+        Returns:
+            list[LevelAssignment]: The positives of each level.
+        """
+        device = bboxes.device
+        cxcy = (bboxes[:, :2] + bboxes[:, 2:]) / 2
+        wh = bboxes[:, 2:] - bboxes[:, :2]
+        g = self.neighbour_thr
+        offsets = torch.tensor(_CELL_OFFSETS, dtype=bboxes.dtype,
+                               device=device) * g
+        results = []
+        for lvl, (h, w) in enumerate(featmap_sizes):
+            stride = self.featmap_strides[lvl]
+            anchors = self.anchors[lvl].to(bboxes) / stride  # (A, 2) grid
+            gxy = cxcy / stride
+            gwh = wh / stride
+            # (A, T): shape match against each anchor (degenerate boxes give
+            # an infinite ratio and match nothing)
+            r = gwh[None] / anchors[:, None]
+            ratio = torch.maximum(r, 1 / r).amax(-1)
+            a_idx, t_idx = (ratio < self.anchor_ratio_thr).nonzero(
+                as_tuple=True)
+            gxy_m = gxy[t_idx]
+            gxy_inv = gxy.new_tensor([w, h]) - gxy_m
+            left, up = ((gxy_m % 1 < g) & (gxy_m > 1)).T
+            right, down = ((gxy_inv % 1 < g) & (gxy_inv > 1)).T
+            sel = torch.stack(
+                [torch.ones_like(left), left, up, right, down])  # (5, M)
+            rep = sel.nonzero(as_tuple=True)  # (offset k, match m)
+            cell = (gxy_m[rep[1]] - offsets[rep[0]]).floor().long()
+            gx = cell[:, 0].clamp(0, w - 1)
+            gy = cell[:, 1].clamp(0, h - 1)
+            gt = t_idx[rep[1]]
+            results.append(
+                LevelAssignment(
+                    img_idx=img_idx[gt],
+                    anchor_idx=a_idx[rep[1]],
+                    grid_x=gx,
+                    grid_y=gy,
+                    gt_idx=gt))
+        return results
+
+    # ------------------------------------------------------------ decoding
+    @staticmethod
+    def decode_box_cell(raw: Tensor, anchors: Tensor) -> Tensor:
+        """Raw (..., 4) to (x, y, w, h) in grid units, xy from the cell
+        corner; ``anchors`` (..., 2) in grid units."""
+        xy = raw[..., :2].sigmoid() * 2 - 0.5
+        wh = (raw[..., 2:4].sigmoid() * 2).pow(2) * anchors
+        return torch.cat([xy, wh], dim=-1)
+
+    @staticmethod
+    def xywh_to_xyxy(b: Tensor) -> Tensor:
+        return torch.cat([b[..., :2] - b[..., 2:] / 2,
+                          b[..., :2] + b[..., 2:] / 2], dim=-1)
+
+    @staticmethod
+    def _grid(h: int, w: int, like: Tensor) -> Tensor:
+        """(H, W, 2) cell corners (x, y) in grid units."""
+        ys = torch.arange(h, device=like.device, dtype=like.dtype)
+        xs = torch.arange(w, device=like.device, dtype=like.dtype)
+        gy, gx = torch.meshgrid(ys, xs, indexing='ij')
+        return torch.stack([gx, gy], dim=-1)
+
+    def decode_extra(self, raw_extra: Tensor, grid: Tensor, stride: int,
+                     anchors: Tensor) -> Dict[str, Tensor]:
+        """Decode the extra channels of a level for inference.
+
+        Args:
+            raw_extra (Tensor): (B, A, H, W, E).
+            grid (Tensor): (H, W, 2) cell corners, grid units.
+            stride (int): Stride of the level.
+            anchors (Tensor): (A, 2) anchors of the level, grid units.
+
+        Returns:
+            dict: name -> (B, A, H, W, ...) decoded tensors in input pixels.
+        """
+        return {}
+
+    def decode(self, outputs: Sequence[Tensor]) -> Dict[str, Tensor]:
+        """Decode raw outputs of all levels, flattened to (B, N, ...).
+
+        Returns ``bboxes`` (B, N, 4) xyxy input pixels, ``obj`` (B, N),
+        ``cls`` (B, N, nc) probabilities, ``priors_stride`` (N,) and the
+        subclass' extras from :meth:`decode_extra`.
+        """
+        nc = self.num_classes
+        per_level: List[Dict[str, Tensor]] = []
+        for lvl, out in enumerate(outputs):
+            B, A, H, W, _ = out.shape
+            stride = self.featmap_strides[lvl]
+            grid = self._grid(H, W, out)
+            anchors = self.anchors[lvl].to(out) / stride
+            box = self.decode_box_cell(out[..., :4], anchors[None, :, None,
+                                                             None])
+            xy = (box[..., :2] + grid) * stride
+            wh = box[..., 2:] * stride
+            d = dict(
+                bboxes=self.xywh_to_xyxy(torch.cat([xy, wh], dim=-1)),
+                obj=out[..., 4].sigmoid(),
+                cls=out[..., 5:5 + nc].sigmoid(),
+                priors_stride=out.new_full((A, H, W), float(stride)))
+            d.update(
+                self.decode_extra(out[..., self.num_det_channels:], grid,
+                                  stride, anchors))
+            per_level.append(d)
+        flat = {}
+        for k in per_level[0]:
+            if k == 'priors_stride':
+                flat[k] = torch.cat([d[k].reshape(-1) for d in per_level])
+                continue
+            B = per_level[0][k].shape[0]
+            flat[k] = torch.cat([
+                d[k].reshape(B, -1, *d[k].shape[4:]) for d in per_level
+            ], dim=1)
+        return flat
+
+    # --------------------------------------------------------------- losses
+    def _extra_level_losses(self, raw_extra: Tensor,
+                            assignment: LevelAssignment,
+                            targets: Dict[str, Tensor], level: int,
+                            cell_xy: Tensor, pred_box: Tensor,
+                            target_box: Tensor) -> Dict[str, Tensor]:
+        """Losses of the extra channels at the positives of one level.
+
+        Args:
+            raw_extra (Tensor): (M, E) raw extra channels of the positives.
+            assignment (LevelAssignment): The positives.
+            targets (dict): Batch targets from :meth:`get_targets`.
+            level (int): Level index.
+            cell_xy (Tensor): (M, 2) cell corners (grid units).
+            pred_box, target_box (Tensor): (M, 4) xywh grid units relative
+                to the cell corner.
+
+        Returns:
+            dict: loss name -> scalar (before the YOLOv5 rescaling).
+        """
+        return {}
+
+    def loss_scale(self, name: str, input_size: int, batch_size: int) -> float:
+        """YOLOv5's factor on top of a loss' ``loss_weight``."""
+        if not self.yolov5_loss_scaling:
+            return 1.0
+        scale = 3.0 / len(self.featmap_strides) * batch_size
+        if name == 'loss_obj':
+            scale *= (input_size / self.ref_input_size)**2
+        return scale
+
+    def loss_by_feat(self, outputs: Sequence[Tensor],
+                     batch_data_samples: Sequence) -> Dict[str, Tensor]:
+        """Training losses from raw outputs (see :meth:`forward`)."""
+        ref = outputs[0]
+        B = ref.shape[0]
+        nc = self.num_classes
+        targets = self.get_targets(batch_data_samples, ref.device, ref.dtype)
+        featmap_sizes = [tuple(o.shape[2:4]) for o in outputs]
+        assignments = self.assign(targets['bboxes'], targets['img_idx'],
+                                  featmap_sizes)
+        input_size = max(featmap_sizes[0]) * self.featmap_strides[0]
+
+        # every output takes part in the graph even without positives
+        zero = sum(o.sum() for o in outputs) * 0.0
+        losses: Dict[str, Tensor] = dict(
+            loss_bbox=zero, loss_obj=zero.clone())
+        if self.loss_cls is not None:
+            losses['loss_cls'] = zero.clone()
+
+        for lvl, (out, asg) in enumerate(zip(outputs, assignments)):
+            _, A, H, W, _ = out.shape
+            stride = self.featmap_strides[lvl]
+            obj_target = torch.zeros(out.shape[:4], dtype=out.dtype,
+                                     device=out.device)
+            if asg.gt_idx.numel() > 0:
+                ps = out[asg.img_idx, asg.anchor_idx, asg.grid_y, asg.grid_x]
+                anchors = self.anchors[lvl].to(out)[asg.anchor_idx] / stride
+                pbox = self.decode_box_cell(ps[:, :4], anchors)
+                cell = torch.stack([asg.grid_x, asg.grid_y], -1).to(out)
+                gt_xyxy = targets['bboxes'][asg.gt_idx] / stride
+                tbox = torch.cat([
+                    (gt_xyxy[:, :2] + gt_xyxy[:, 2:]) / 2 - cell,
+                    gt_xyxy[:, 2:] - gt_xyxy[:, :2]
+                ], -1)
+                pb, tb = self.xywh_to_xyxy(pbox), self.xywh_to_xyxy(tbox)
+                losses['loss_bbox'] = losses['loss_bbox'] + self.loss_bbox(
+                    pb, tb)
+                iou = self.box_iou_for_obj(pb.detach(), tb).clamp(min=0)
+                iou = (1 - self.obj_iou_ratio) + self.obj_iou_ratio * iou
+                flat = ((asg.img_idx * A + asg.anchor_idx) * H +
+                        asg.grid_y) * W + asg.grid_x
+                # a cell-anchor holding several objects keeps the best IoU
+                obj_target.view(-1).scatter_reduce_(
+                    0, flat, iou.to(out.dtype), reduce='amax')
+                if self.loss_cls is not None:
+                    cls_t = torch.zeros_like(ps[:, 5:5 + nc])
+                    cls_t[torch.arange(ps.shape[0], device=ps.device),
+                          targets['labels'][asg.gt_idx]] = 1.0
+                    losses['loss_cls'] = losses['loss_cls'] + self.loss_cls(
+                        ps[:, 5:5 + nc], cls_t)
+                extra = self._extra_level_losses(
+                    ps[:, self.num_det_channels:], asg, targets, lvl, cell,
+                    pbox, tbox)
+            else:
+                extra = self._extra_level_losses(
+                    out.new_zeros((0, self.num_extra_channels)), asg, targets,
+                    lvl, out.new_zeros((0, 2)), out.new_zeros((0, 4)),
+                    out.new_zeros((0, 4)))
+            for k, v in extra.items():
+                losses[k] = losses.get(k, zero) + v
+            losses['loss_obj'] = losses['loss_obj'] + self.loss_obj(
+                out[..., 4], obj_target) * self.obj_level_weights[lvl]
+
+        return {
+            k: v * self.loss_scale(k, input_size, B)
+            for k, v in losses.items()
+        }
+
+    @staticmethod
+    def box_iou_for_obj(pred_xyxy: Tensor, target_xyxy: Tensor) -> Tensor:
+        """The (aligned) CIoU that YOLOv5 uses as objectness target, from
+        mmdet's ``ciou_loss`` (``1 - CIoU``)."""
+        from mmdet.models.losses.iou_loss import ciou_loss
+        return 1 - ciou_loss(pred_xyxy, target_xyxy, reduction='none')
+
+    def loss(self, feats: Features, batch_data_samples: OptSampleList,
+             train_cfg: ConfigType = {}) -> dict:
+        """Losses from the neck features (mmpose head interface)."""
+        return self.loss_by_feat(self.forward(feats), batch_data_samples)
+
+    # ------------------------------------------------------------ inference
+    def select_and_nms(self, bboxes: Tensor, scores: Tensor, labels: Tensor,
+                       score_thr: float, nms_thr: float, nms_pre: int,
+                       max_per_img: int) -> Tensor:
+        """Indices of the kept candidates, by decreasing score.
+
+        Candidates above ``score_thr`` (at most ``nms_pre`` best), then
+        class-aware NMS (torchvision ``batched_nms``), at most
+        ``max_per_img``.
+        """
+        keep = (scores > score_thr).nonzero(as_tuple=True)[0]
+        if keep.numel() > nms_pre:
+            keep = keep[scores[keep].topk(nms_pre).indices]
+        if keep.numel() == 0:
+            return keep
+        # NaN/inf boxes would poison the NMS: drop them
+        finite = torch.isfinite(bboxes[keep]).all(-1) & torch.isfinite(
+            scores[keep])
+        keep = keep[finite]
+        if nms_thr < 1.0:
+            nms_keep = batched_nms(bboxes[keep].float(), scores[keep].float(),
+                                   labels[keep], nms_thr)
+        else:
+            nms_keep = scores[keep].argsort(descending=True)
+        return keep[nms_keep[:max_per_img]]
+
+    def _pack_results(self, decoded: Dict[str, Tensor], img_i: int,
+                      keep: Tensor) -> Dict[str, Tensor]:
+        """Extra ``pred_instances`` fields of the kept candidates."""
+        return {}
+
+    def _predict_single(self, decoded: Dict[str, Tensor], img_i: int,
+                        img_meta: dict, cfg: dict) -> InstanceData:
+        """Post-process the decoded predictions of one image."""
+        cls_score, labels = decoded['cls'][img_i].max(-1)
+        scores = decoded['obj'][img_i] * cls_score
+        bboxes = decoded['bboxes'][img_i]
+        keep = self.select_and_nms(bboxes, scores, labels,
+                                   cfg.get('score_thr', 0.001),
+                                   cfg.get('nms_thr', 0.6),
+                                   cfg.get('nms_pre', 30000),
+                                   cfg.get('max_per_img', 300))
+        bboxes = bboxes[keep]
+        if 'input_size' in img_meta:
+            w, h = img_meta['input_size']
+            bboxes = torch.stack([
+                bboxes[:, 0].clamp(0, w), bboxes[:, 1].clamp(0, h),
+                bboxes[:, 2].clamp(0, w), bboxes[:, 3].clamp(0, h)
+            ], -1)
+        res = InstanceData(
+            bboxes=bboxes,
+            scores=scores[keep],
+            bbox_scores=scores[keep],
+            labels=labels[keep])
+        for k, v in self._pack_results(decoded, img_i, keep).items():
+            res.set_field(v, k)
+        return res
+
+    def predict_by_feat(self, outputs: Sequence[Tensor],
+                        batch_data_samples: OptSampleList,
+                        test_cfg: ConfigType = {}) -> Predictions:
+        """``pred_instances`` (in input pixels, numpy, like mmpose's
+        ``YOLOXPoseHead``; ``BottomupPoseEstimator`` maps them to the
+        original image with the samples' ``input_center/scale``)."""
+        cfg = dict(test_cfg or {})
+        decoded = self.decode(outputs)
+        metas = [ds.metainfo for ds in batch_data_samples]
+        return [
+            self._predict_single(decoded, i, meta, cfg).numpy()
+            for i, meta in enumerate(metas)
+        ]
+
+    @torch.no_grad()
+    def predict(self,
+                feats: Features,
+                batch_data_samples: OptSampleList,
+                test_cfg: ConfigType = {}) -> Predictions:
+        """Predictions from the neck features (mmpose head interface)."""
+        if isinstance(feats, list) and feats and isinstance(
+                feats[0], (list, tuple)):
+            raise NotImplementedError(
+                f'{type(self).__name__} supports neither flip_test nor '
+                'multiscale_test; set them to False in model.test_cfg.')
+        return self.predict_by_feat(
+            self.forward(feats), batch_data_samples, test_cfg=test_cfg)
