@@ -179,7 +179,6 @@ class KAPAOHead(YOLOAnchorHead):
         keypoint objects, which carry no coordinates).
         """
         person = super()._get_targets_single(data_sample, device, dtype)
-        gt = data_sample.gt_instance_labels
         n, K = person['bboxes'].shape[0], self.num_keypoints
         img = data_sample.metainfo.get('img_path')
         if n > 0 and bool((person['labels'] != 0).any()):
@@ -188,27 +187,7 @@ class KAPAOHead(YOLOAnchorHead):
                 f'{int(person["labels"].max())} in {img}; the dataset must '
                 'have one category (person, label 0): classes 1..K are the '
                 'keypoint objects the head builds itself.')
-        if n > 0:
-            kpts = torch.as_tensor(gt.keypoints, dtype=dtype, device=device)
-            vis = torch.as_tensor(gt.keypoints_visible, dtype=dtype,
-                                  device=device)
-            if vis.ndim == 3:  # (n, K, 2): visibility and its weight
-                vis = vis[..., 0]
-            if kpts.shape != (n, K, 2) or vis.shape != (n, K):
-                raise ValueError(
-                    f'KAPAOHead: expected keypoints ({n}, {K}, 2) and '
-                    f'keypoints_visible ({n}, {K}) for {n} boxes, got '
-                    f'{tuple(kpts.shape)} and {tuple(vis.shape)} ({img}). '
-                    'Fix: num_keypoints must match the dataset metainfo.')
-            vis = (vis > 0).to(dtype)
-            # invisible keypoints may carry anything; visible must be finite
-            kpts = torch.where(vis[..., None] > 0, kpts, torch.zeros_like(kpts))
-            if not bool(torch.isfinite(kpts).all()):
-                raise ValueError(
-                    f'KAPAOHead: non-finite visible keypoint in {img}')
-        else:
-            kpts = torch.zeros((0, K, 2), dtype=dtype, device=device)
-            vis = torch.zeros((0, K), dtype=dtype, device=device)
+        kpts, vis = self._gt_keypoints(data_sample, n, device, dtype)
 
         w, h = self._input_wh(data_sample)
         xy = kpts.reshape(-1, 2)

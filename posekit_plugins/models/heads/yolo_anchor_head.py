@@ -261,6 +261,36 @@ class YOLOAnchorHead(BaseModule):
         return tuple(outs)
 
     # -------------------------------------------------------------- targets
+    def _gt_keypoints(self, data_sample, n: int, device: torch.device,
+                      dtype: torch.dtype) -> Tuple[Tensor, Tensor]:
+        """Keypoints (n, K, 2) and 0/1 visibility (n, K) of one image's
+        ``n`` ground-truth persons, checked against ``num_keypoints``.
+
+        Invisible keypoints may carry anything (they are zeroed); visible
+        ones must be finite.
+        """
+        K, name = self.num_keypoints, type(self).__name__
+        img = data_sample.metainfo.get('img_path')
+        if n == 0:
+            return (torch.zeros((0, K, 2), dtype=dtype, device=device),
+                    torch.zeros((0, K), dtype=dtype, device=device))
+        gt = data_sample.gt_instance_labels
+        kpts = torch.as_tensor(gt.keypoints, dtype=dtype, device=device)
+        vis = torch.as_tensor(gt.keypoints_visible, dtype=dtype, device=device)
+        if vis.ndim == 3:  # (n, K, 2): visibility and its weight
+            vis = vis[..., 0]
+        if kpts.shape != (n, K, 2) or vis.shape != (n, K):
+            raise ValueError(
+                f'{name}: expected keypoints ({n}, {K}, 2) and '
+                f'keypoints_visible ({n}, {K}) for {n} boxes, got '
+                f'{tuple(kpts.shape)} and {tuple(vis.shape)} ({img}). '
+                'Fix: num_keypoints must match the dataset metainfo.')
+        vis = (vis > 0).to(dtype)
+        kpts = torch.where(vis[..., None] > 0, kpts, torch.zeros_like(kpts))
+        if not bool(torch.isfinite(kpts).all()):
+            raise ValueError(f'{name}: non-finite visible keypoint in {img}')
+        return kpts, vis
+
     def _get_targets_single(self, data_sample, device: torch.device,
                             dtype: torch.dtype) -> Dict[str, Tensor]:
         """Ground-truth objects of one image, in input pixels.

@@ -102,32 +102,8 @@ class YOLOPoseHead(YOLOAnchorHead):
     def _get_targets_single(self, data_sample, device: torch.device,
                             dtype: torch.dtype) -> Dict[str, Tensor]:
         out = super()._get_targets_single(data_sample, device, dtype)
-        gt = data_sample.gt_instance_labels
-        n, K = out['bboxes'].shape[0], self.num_keypoints
-        if n > 0:
-            kpts = torch.as_tensor(gt.keypoints, dtype=dtype, device=device)
-            vis = torch.as_tensor(gt.keypoints_visible, dtype=dtype,
-                                  device=device)
-            if vis.ndim == 3:  # (n, K, 2): visibility and its weight
-                vis = vis[..., 0]
-            if kpts.shape != (n, K, 2) or vis.shape != (n, K):
-                raise ValueError(
-                    f'YOLOPoseHead: expected keypoints ({n}, {K}, 2) and '
-                    f'keypoints_visible ({n}, {K}) for {n} boxes, got '
-                    f'{tuple(kpts.shape)} and {tuple(vis.shape)} '
-                    f'({data_sample.metainfo.get("img_path")}). Fix: '
-                    'num_keypoints must match the dataset metainfo.')
-            vis = (vis > 0).to(dtype)
-            # invisible keypoints may carry anything; only visible must be
-            # finite
-            kpts = torch.where(vis[..., None] > 0, kpts, torch.zeros_like(kpts))
-            if not bool(torch.isfinite(kpts).all()):
-                raise ValueError(
-                    'YOLOPoseHead: non-finite visible keypoint in '
-                    f'{data_sample.metainfo.get("img_path")}')
-        else:
-            kpts = torch.zeros((0, K, 2), dtype=dtype, device=device)
-            vis = torch.zeros((0, K), dtype=dtype, device=device)
+        kpts, vis = self._gt_keypoints(data_sample, out['bboxes'].shape[0],
+                                       device, dtype)
         out.update(keypoints=kpts, keypoints_visible=vis)
         return out
 
