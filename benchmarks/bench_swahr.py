@@ -20,7 +20,7 @@ differ only in head and loss) trained for the same iterations on the 4
 shipped images and evaluated on them.
 
     python benchmarks/bench_swahr.py [--device cpu|cuda] [--batch-size 4]
-        [--steps 10] [--ap] [--ap-iters 40 300]
+        [--steps 10] [--ap] [--ap-iters 40 300] [--skip-cost]
 """
 import argparse
 import json
@@ -235,6 +235,8 @@ def main() -> None:
     parser.add_argument('--ap', action='store_true',
                         help='also train both tiny configs and compare AP')
     parser.add_argument('--ap-iters', type=int, nargs='+', default=[40, 300])
+    parser.add_argument('--skip-cost', action='store_true',
+                        help='only the AP part')
     parser.add_argument('--mem-worker', choices=VARIANTS,
                         help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -242,7 +244,8 @@ def main() -> None:
         print(json.dumps(dict(peak=worker_mem(
             args.mem_worker, args.device, args.batch_size, args.threads))))
         return
-    bench_cost(args)
+    if not args.skip_cost:
+        bench_cost(args)
     if args.ap:
         bench_ap(args)
 
