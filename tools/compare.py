@@ -8,7 +8,9 @@ complexity analysis). Writes to ``--work-dir``:
 
 - ``results.md``: a Markdown table;
 - ``results.json`` / ``results.csv``: every figure, errors, the environment;
-- ``ap_vs_latency.png``: AP against latency, one labelled point per config.
+- ``ap_vs_latency.png``: AP against latency, one labelled point per config;
+- with ``--draw IMAGE``: ``<config>/prediction.png``, each model's skeletons
+  drawn on that image by ``tools/visualize.py``.
 
 A config that fails (does not build, a checkpoint that does not match it,
 training that crashes) is reported in the table with its error; the other
@@ -17,6 +19,7 @@ configs are still measured.
     python tools/compare.py --suite heatmap-tiny --work-dir work_dirs/compare
     python tools/compare.py A.py B.py --checkpoints a.pth b.pth
     python tools/compare.py A.py B.py --max-epochs 50
+    python tools/compare.py --suite all-tiny --draw data/coco_tiny/000000196141.jpg
 """
 import argparse
 import csv
@@ -30,6 +33,8 @@ import sys
 import time
 import traceback
 from typing import Dict, List, Optional
+
+import _checkout  # noqa: F401  (this checkout's package first)
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIG_DIR = osp.join(ROOT, 'configs')
@@ -91,6 +96,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--warmup', type=int, default=3)
     parser.add_argument('--runs', type=int, default=20,
                         help='timed runs per config')
+    parser.add_argument('--draw', metavar='IMAGE',
+                        help='draw each model\'s prediction on this image')
     parser.add_argument('--no-progress', action='store_true')
     args = parser.parse_args(argv)
     if args.suite:
@@ -100,6 +107,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         args.configs = list(SUITES[args.suite]) + args.configs
     if not args.configs:
         parser.error('give configs or --suite')
+    if args.draw and not osp.isfile(args.draw):
+        parser.error(f'--draw: no such image: {args.draw}')
     if args.checkpoints and len(args.checkpoints) != len(args.configs):
         parser.error(f'{len(args.checkpoints)} checkpoints for '
                      f'{len(args.configs)} configs')
@@ -136,11 +145,9 @@ def load_config(path: str):
 
 def run_tool(args: List[str], log_file: str) -> None:
     """Run a tools/ script in a fresh process; its log goes to ``log_file``."""
-    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep +
-               os.environ.get('PYTHONPATH', ''))
     with open(log_file, 'w') as log:
         proc = subprocess.run([sys.executable, *args], stdout=log,
-                              stderr=subprocess.STDOUT, env=env, cwd=ROOT)
+                              stderr=subprocess.STDOUT, cwd=ROOT)
     if proc.returncode != 0:
         with open(log_file) as f:
             tail = f.read().strip().splitlines()[-1:] or ['']
@@ -209,6 +216,18 @@ def evaluate(cfg_path: str, ckpt: str, work_dir: str) -> Dict[str, float]:
              osp.join(work_dir, 'test.log'))
     with open(out) as f:
         return json.load(f)
+
+
+def draw(cfg_path: str, ckpt: str, work_dir: str, image: str) -> dict:
+    """The model's skeletons on ``image``; a failure here keeps the figures."""
+    out = osp.join(work_dir, 'prediction.png')
+    try:
+        run_tool([osp.join(ROOT, 'tools', 'visualize.py'), cfg_path, ckpt,
+                  osp.abspath(image), '--out', out],
+                 osp.join(work_dir, 'visualize.log'))
+    except CompareError as e:
+        return dict(picture=None, picture_error=str(e))
+    return dict(picture=out, picture_error=None)
 
 
 def _one_sample(cfg):
@@ -283,6 +302,9 @@ def measure(name: str, label: str, ckpt: Optional[str], args,
         row.update({k: metrics.get(v) for k, v in METRICS})
         progress(label, 'time')
         row.update(time_and_count(cfg, ckpt, args))
+        if args.draw:
+            progress(label, 'draw')
+            row.update(draw(path, ckpt, work_dir, args.draw))
     except CompareError as e:
         row['error'] = str(e)
     except Exception as e:  # noqa: BLE001 - one config must not stop the run
@@ -375,7 +397,8 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     os.makedirs(args.work_dir, exist_ok=True)
     from tqdm import tqdm
-    bar = tqdm(total=len(args.configs) * 4, disable=args.no_progress,
+    stages = 5 if args.draw else 4
+    bar = tqdm(total=len(args.configs) * stages, disable=args.no_progress,
                file=sys.stdout, dynamic_ncols=True)
 
     def progress(label, stage):
@@ -393,7 +416,7 @@ def main(argv=None) -> int:
         ckpt = args.checkpoints[i] if args.checkpoints else None
         rows.append(measure(name, label, None if ckpt == '-' else ckpt, args,
                             progress))
-        bar.n = 4 * len(rows)
+        bar.n = stages * len(rows)
         bar.refresh()
     bar.close()
 
@@ -404,7 +427,7 @@ def main(argv=None) -> int:
     fields = ['label', 'config', 'checkpoint', 'trained', 'error',
               *[k for k, _ in METRICS], 'latency_ms', 'latency_q1_ms',
               'latency_q3_ms', 'latency_runs', 'params_M', 'flops_G',
-              'input_size']
+              'input_size', 'picture']
     with open(osp.join(args.work_dir, 'results.csv'), 'w', newline='') as f:
         writer = csv.DictWriter(f, fieldnames=fields, extrasaction='ignore')
         writer.writeheader()
@@ -413,6 +436,10 @@ def main(argv=None) -> int:
     print(table)
     print(f'written: {args.work_dir}/results.md, results.json, results.csv, '
           'ap_vs_latency.png')
+    for r in rows:
+        if r.get('picture') or r.get('picture_error'):
+            print(f'picture ({r["label"]}): '
+                  f'{r["picture"] or r["picture_error"]}')
     return 1 if all(r['error'] for r in rows) else 0
 
 

@@ -1,8 +1,14 @@
 #!/usr/bin/env bash
-# The main job: set up .venv if missing, train the demo model on the COCO
-# images shipped in data/coco_tiny, evaluate COCO keypoint AP/AR with mmpose's
-# CocoMetric, and draw the predicted skeletons on a validation image.
-#   bash tools/run_demo.sh [CONFIG]     (default: the tiny top-down model)
+# The main job: set up .venv if missing, then compare the approaches on the
+# COCO images shipped in data/coco_tiny with tools/compare.py: train each
+# tiny config of the `all-tiny` suite (plain / DARK / SWAHR / SWAHR+DARK
+# top-down heatmaps, YOLO-Pose, KAPAO, mmpose's YOLOX-Pose) with its own
+# 300-iteration schedule, evaluate it with mmpose's CocoMetric, time it,
+# count its parameters and FLOPs, and draw its skeletons on one image.
+#   bash tools/run_demo.sh                      (about 17 min on 2 CPU cores)
+#   bash tools/run_demo.sh --suite heatmap-tiny --max-iters 40   (3 min)
+#   bash tools/run_demo.sh configs/A.py configs/B.py
+# Any arguments replace `--suite all-tiny` and go to tools/compare.py.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -10,20 +16,16 @@ bash tools/setup_env.sh
 PY="$ROOT/.venv/bin/python"
 export PYTHONWARNINGS="ignore::UserWarning:pkg_resources,${PYTHONWARNINGS:-}"
 
-CONFIG="${1:-configs/td-hm_res18_1xb12-300e_coco-tiny-128x96.py}"
-NAME="$(basename "$CONFIG" .py)"
-WORK="${WORK_DIR:-work_dirs/demo/$NAME}"
+WORK="${WORK_DIR:-work_dirs/demo}"
 IMAGE=data/coco_tiny/000000196141.jpg
+if [ "$#" -eq 0 ]; then
+  set -- --suite all-tiny
+fi
 
-"$PY" tools/train.py "$CONFIG" --work-dir "$WORK"
-CKPT="$(cat "$WORK/last_checkpoint")"
-"$PY" tools/test.py "$CONFIG" "$CKPT" --work-dir "$WORK/test" \
-  --out "$WORK/metrics.json"
-"$PY" tools/visualize.py "$CONFIG" "$CKPT" "$IMAGE" --out "$WORK/prediction.png"
+"$PY" tools/compare.py "$@" --work-dir "$WORK" --draw "$IMAGE"
 
 echo
-echo "== demo finished ($NAME) =="
-echo "checkpoint : $CKPT"
-echo "metrics    : $WORK/metrics.json"
-"$PY" -c "import json,sys; m=json.load(open(sys.argv[1])); print('             ' + ', '.join(f'{k.split(\"/\")[-1]}={v:.3f}' for k, v in m.items()))" "$WORK/metrics.json"
-echo "picture    : $WORK/prediction.png"
+echo "== demo finished =="
+echo "table : $WORK/results.md (and results.json, results.csv)"
+echo "plot  : $WORK/ap_vs_latency.png"
+echo "logs, checkpoints and pictures: $WORK/<config>/"

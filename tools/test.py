@@ -6,6 +6,7 @@ import argparse
 import os
 import os.path as osp
 
+import _checkout  # noqa: F401  (this checkout's package first)
 from mmengine.config import Config, DictAction
 from mmengine.dist import is_main_process
 from mmengine.fileio import dump

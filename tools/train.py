@@ -11,6 +11,7 @@ import argparse
 import os
 import os.path as osp
 
+import _checkout  # noqa: F401  (this checkout's package first)
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 

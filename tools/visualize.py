@@ -10,6 +10,7 @@ import argparse
 import os
 import os.path as osp
 
+import _checkout  # noqa: F401  (this checkout's package first)
 import mmcv
 import numpy as np
 from mmengine.config import Config

@@ -12,6 +12,7 @@ from tests.conftest import REPO, run_cmd
 COMPARE = REPO / 'tools' / 'compare.py'
 PLAIN = 'td-hm_res18_1xb12-300e_coco-tiny-128x96.py'
 DARK = 'td-hm_res18_dark-1xb12-300e_coco-tiny-128x96.py'
+IMAGE = REPO / 'data' / 'coco_tiny' / '000000196141.jpg'
 
 
 def test_two_config_suite_writes_agreeing_table_json_csv_plot(tmp_path):
@@ -25,6 +26,7 @@ def test_two_config_suite_writes_agreeing_table_json_csv_plot(tmp_path):
     run_cmd([sys.executable, COMPARE, PLAIN, DARK, broken, PLAIN,
              '--checkpoints', '-', '-', '-', mismatched,
              '--max-epochs', '2', '--runs', '3', '--warmup', '1',
+             '--draw', IMAGE,
              '--work-dir', tmp_path / 'out', '--no-progress'])
     out = tmp_path / 'out'
     data = json.loads((out / 'results.json').read_text())
@@ -50,6 +52,10 @@ def test_two_config_suite_writes_agreeing_table_json_csv_plot(tmp_path):
         assert f'| {r["params_M"]:.2f} |' in line
         assert float(c['AP']) == pytest.approx(r['AP'])
         assert float(c['latency_ms']) == pytest.approx(r['latency_ms'])
+        # the picture is the image with skeletons drawn over it
+        assert r['picture_error'] is None and c['picture'] == r['picture']
+        drawn, image = cv2.imread(r['picture']), cv2.imread(str(IMAGE))
+        assert drawn.shape == image.shape and (drawn != image).any()
     # the two models share the architecture: same size and cost
     assert good[0]['params_M'] == good[1]['params_M']
     assert good[0]['flops_G'] == good[1]['flops_G']
@@ -63,3 +69,11 @@ def test_unknown_suite_is_reported():
                           capture_output=True, text=True)
     assert proc.returncode == 2
     assert 'unknown suite "nope"' in proc.stderr and 'heatmap-tiny' in proc.stderr
+
+
+def test_missing_image_to_draw_is_reported_before_any_training(tmp_path):
+    proc = subprocess.run([sys.executable, COMPARE, PLAIN, '--draw',
+                           tmp_path / 'nope.jpg', '--work-dir', tmp_path],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2 and 'no such image' in proc.stderr
+    assert not (tmp_path / PLAIN[:-3]).exists()

@@ -1,6 +1,8 @@
 """mim train / mim test from another directory, and 2-process CPU training."""
 import json
+import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -42,3 +44,21 @@ def test_distributed_training_two_cpu_processes(tmp_path):
         or "'world_size': 2" in log
     assert (tmp_path / 'epoch_2.pth').is_file()
     assert 'coco/AP' in log
+
+
+def test_tools_use_the_checkout_and_mim_copy_the_installed_package(tmp_path):
+    probe = ('import sys; sys.path.insert(0, sys.argv[1]); import _checkout; '
+             'import posekit_plugins; print(posekit_plugins.__file__)')
+    checkout = run_cmd([sys.executable, '-c', probe, REPO / 'tools'],
+                       cwd=tmp_path, env=dict(PYTHONPATH=''))
+    assert Path(checkout.stdout.strip()).parent == REPO / 'posekit_plugins'
+    where = subprocess.run(
+        [sys.executable, '-c', 'import posekit_plugins as p; print(p.__file__)'],
+        cwd=tmp_path, env={**os.environ, 'PYTHONPATH': ''},
+        capture_output=True, text=True)
+    mim_tools = Path(where.stdout.strip()).parent / '.mim' / 'tools'
+    if where.returncode != 0 or not mim_tools.is_dir():
+        pytest.skip('posekit_plugins is not installed (no .mim copy)')
+    installed = run_cmd([sys.executable, '-c', probe, mim_tools],
+                        cwd=tmp_path, env=dict(PYTHONPATH=''))
+    assert Path(installed.stdout.strip()).parent != REPO / 'posekit_plugins'
