@@ -362,9 +362,11 @@ def write_table(rows: List[dict], env: dict, path: str) -> str:
             _fmt(r['params_M'], 2), _fmt(r['flops_G'], 2), r['input_size']
         ]) + ' |')
     lines += ['', f'Device: {env["device"]} ({env["device_name"]}, '
-              f'{env["torch_threads"]} torch threads); batch 1, forward + '
-              'post-processing; torch ' + env['torch'] + ', mmpose ' +
-              env['mmpose'] + '.']
+              f'{env["torch_threads"]} torch threads); latency: batch 1, '
+              'forward + post-processing, on one person crop for top-down '
+              'models (person detector not included) and one whole image for '
+              'bottom-up and one-stage models; torch ' + env['torch'] +
+              ', mmpose ' + env['mmpose'] + '.']
     text = '\n'.join(lines) + '\n'
     with open(path, 'w') as f:
         f.write(text)
@@ -376,18 +378,22 @@ def write_plot(rows: List[dict], path: str) -> None:
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     ok = [r for r in rows if not r['error']]
-    fig, ax = plt.subplots(figsize=(7, 5), dpi=120)
-    for r in ok:
+    # numbered points and a legend below: long config names would overlap
+    fig, ax = plt.subplots(figsize=(8, 5 + 0.22 * len(ok)), dpi=120)
+    for i, r in enumerate(ok, 1):
         ax.errorbar(r['latency_ms'], r['AP'],
                     xerr=[[r['latency_ms'] - r['latency_q1_ms']],
                           [r['latency_q3_ms'] - r['latency_ms']]],
-                    fmt='o', capsize=3)
-        ax.annotate(r['label'], (r['latency_ms'], r['AP']), fontsize=7,
+                    fmt='o', capsize=3, label=f'{i}: {r["label"]}')
+        ax.annotate(str(i), (r['latency_ms'], r['AP']), fontsize=8,
                     xytext=(4, 4), textcoords='offset points')
-    ax.set_xlabel('latency per image, ms (median, bars: quartiles)')
+    ax.set_xlabel('latency, ms (batch 1, median; bars: quartiles)')
     ax.set_ylabel('COCO keypoint AP')
     ax.set_title('AP vs latency')
     ax.grid(alpha=0.3)
+    if ok:
+        ax.legend(loc='upper center', bbox_to_anchor=(0.5, -0.13),
+                  fontsize=8, frameon=False)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

@@ -1,7 +1,10 @@
 """COCO-style datasets that check their files before any training starts."""
+import logging
 import os.path as osp
-from typing import List, Optional
+from typing import Dict, List, Optional
 
+import numpy as np
+from mmengine.logging import print_log
 from mmpose.datasets import CocoDataset
 from mmpose.registry import DATASETS
 
@@ -22,11 +25,23 @@ class AnnotationCheckMixin:
     - ``data_root``, ``ann_file`` or ``bbox_file`` missing;
     - an annotation whose ``keypoints`` do not hold ``3 * K`` numbers, with K
       from the dataset metainfo;
-    - images listed in the annotation file but missing on disk.
+    - images listed in the annotation file but missing on disk;
+    - a NaN or infinite box or keypoint value;
+    - a labelled keypoint (visibility > 0) more than ``outside_tolerance``
+      pixels outside its image;
+    - top-down: no usable person left at all.
+
+    Persons that mmpose leaves out of top-down training and evaluation
+    (crowds, persons without a labelled keypoint, boxes of zero width or
+    height after clipping to the image) are normal in COCO (half of its
+    person boxes have no keypoint), so they are not errors; their counts by
+    reason are logged and kept in :attr:`dropped_instances`.
     """
 
     #: at most this many missing images are named in the error message
     max_listed: int = 5
+    #: labelled keypoints may lie this many pixels outside the image
+    outside_tolerance: float = 1.0
 
     def load_data_list(self) -> List[dict]:
         self._check_paths()
@@ -48,7 +63,70 @@ class AnnotationCheckMixin:
                 'dataset class or `metainfo=dict(from_file=...)` whose '
                 'keypoint list matches this annotation file, and a head '
                 'with that many output channels.')
+        self._check_values(ann, raw_data_info['raw_img_info'])
         return super().parse_data_info(raw_data_info)
+
+    def _check_values(self, ann: dict, img: dict) -> None:
+        where = (f'{self.ann_file}: annotation id {ann.get("id")} (image '
+                 f'{ann.get("image_id")})')
+        bbox = np.asarray(ann.get('bbox') or [], dtype=np.float64)
+        kpts = np.asarray(ann.get('keypoints') or [],
+                          dtype=np.float64).reshape(-1, 3)
+        if not (np.isfinite(bbox).all() and np.isfinite(kpts).all()):
+            raise DatasetCheckError(
+                f'{where} has a NaN or infinite value in its bbox {bbox.tolist()}'
+                ' or keypoints. Fix: correct or remove this annotation.')
+        w, h, tol = img['width'], img['height'], self.outside_tolerance
+        x, y = kpts[:, 0], kpts[:, 1]
+        outside = (kpts[:, 2] > 0) & ((x < -tol) | (x > w + tol) |
+                                      (y < -tol) | (y > h + tol))
+        if outside.any():
+            i = int(np.flatnonzero(outside)[0])
+            raise DatasetCheckError(
+                f'{where}: {int(outside.sum())} labelled keypoint(s) lie '
+                f'outside the {w}x{h} image, e.g. keypoint {i} '
+                f'"{self.metainfo["keypoint_id2name"].get(i, i)}" at '
+                f'({x[i]:g}, {y[i]:g}). Fix: correct the coordinates, or set '
+                'the visibility flag of keypoints that are not in the image '
+                'to 0.')
+
+    def _get_topdown_data_infos(self, instance_list: List[dict]) -> List[dict]:
+        data_list = super()._get_topdown_data_infos(instance_list)
+        self.dropped_instances = self._count_dropped(instance_list)
+        dropped = sum(self.dropped_instances.values())
+        if dropped:
+            reasons = ', '.join(f'{n} {k.replace("_", " ")}'
+                                for k, n in self.dropped_instances.items()
+                                if n)
+            print_log(
+                f'{osp.basename(self.ann_file)}: {dropped} of '
+                f'{len(instance_list)} persons are not used top-down '
+                f'({reasons}), as in mmpose.', logger='current',
+                level=logging.INFO)
+        if instance_list and not data_list:
+            raise DatasetCheckError(
+                f'{self.ann_file}: none of its {len(instance_list)} persons '
+                f'can be used top-down ({reasons}). Fix: label keypoints, or '
+                'use an annotation file that has some.')
+        return data_list
+
+    @staticmethod
+    def _count_dropped(instance_list: List[dict]) -> Dict[str, int]:
+        """Why mmpose's ``_is_valid_instance`` rejects persons, first reason
+        first (the same order as its checks)."""
+        counts = dict(crowd=0, without_labelled_keypoints=0,
+                      degenerate_boxes=0)
+        for info in instance_list:
+            box = info['bbox'][0]
+            if info.get('iscrowd'):
+                counts['crowd'] += 1
+            elif info.get('num_keypoints') == 0:
+                counts['without_labelled_keypoints'] += 1
+            elif box[2] - box[0] <= 0 or box[3] - box[1] <= 0:
+                counts['degenerate_boxes'] += 1
+            elif np.max(info['keypoints']) <= 0:
+                counts['without_labelled_keypoints'] += 1
+        return counts
 
     def _check_paths(self) -> None:
         data_root = self.data_root

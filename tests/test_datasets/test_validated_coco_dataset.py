@@ -78,3 +78,67 @@ def test_missing_image_on_disk(tmp_path):
     msg = str(err.value)
     assert data['images'][0]['file_name'] in msg
     assert f'1 of {len(data["images"])} images' in msg
+
+
+def _copy_tiny(tmp_path, edit):
+    """coco_tiny with ``edit(data)`` applied to its annotation file."""
+    data = json.loads(COCO_TINY_ANN.read_text())
+    edit(data)
+    (tmp_path / 'ann.json').write_text(json.dumps(data))
+    for img in data['images']:
+        shutil.copy(COCO_TINY / img['file_name'], tmp_path)
+    return data
+
+
+def _labelled(data):
+    return [a for a in data['annotations'] if a['num_keypoints'] > 0]
+
+
+@pytest.mark.parametrize('field', ['bbox', 'keypoints'])
+def test_nan_in_annotation_names_it(tmp_path, field):
+    def edit(data):
+        _labelled(data)[1][field][1] = float('nan')
+    data = _copy_tiny(tmp_path, edit)
+    with pytest.raises(DatasetCheckError) as err:
+        build(data_root=str(tmp_path), ann_file='ann.json')
+    bad = _labelled(data)[1]
+    assert f'annotation id {bad["id"]}' in str(err.value)
+    assert 'NaN or infinite' in str(err.value)
+
+
+def test_labelled_keypoint_outside_the_image(tmp_path):
+    def edit(data):
+        ann = _labelled(data)[0]
+        img = next(i for i in data['images'] if i['id'] == ann['image_id'])
+        k = next(j for j in range(17) if ann['keypoints'][3 * j + 2] > 0)
+        ann['keypoints'][3 * k] = img['width'] + 5.0
+        # an unlabelled keypoint anywhere is fine
+        ann['keypoints'][3 * 16:3 * 17] = [-50.0, -50.0, 0]
+    _copy_tiny(tmp_path, edit)
+    with pytest.raises(DatasetCheckError, match='1 labelled keypoint.*outside'):
+        build(data_root=str(tmp_path), ann_file='ann.json')
+
+
+def test_dropped_persons_are_counted_by_reason(tmp_path):
+    def edit(data):
+        a, b, c = _labelled(data)[:3]
+        a['iscrowd'] = 1
+        b['bbox'][2] = 0.0  # zero width
+        c['keypoints'] = [0.0] * 51
+        c['num_keypoints'] = 0
+    data = _copy_tiny(tmp_path, edit)
+    ds = build(data_root=str(tmp_path), ann_file='ann.json')
+    no_kpt = sum(a['num_keypoints'] == 0 for a in data['annotations'])
+    assert ds.dropped_instances == dict(
+        crowd=1, without_labelled_keypoints=no_kpt, degenerate_boxes=1)
+    assert len(ds) == len(data['annotations']) - no_kpt - 2
+
+
+def test_no_usable_person_is_an_error(tmp_path):
+    def edit(data):
+        for a in data['annotations']:
+            a['keypoints'] = [0.0] * 51
+            a['num_keypoints'] = 0
+    _copy_tiny(tmp_path, edit)
+    with pytest.raises(DatasetCheckError, match='none of its 14 persons'):
+        build(data_root=str(tmp_path), ann_file='ann.json')
