@@ -2,9 +2,11 @@
 
 For each config: train it (unless a checkpoint is given), evaluate it with
 the config's own evaluator (mmpose's ``CocoMetric``: AP, AP50, AP75, APm,
-APl, AR), time inference (forward + post-processing, batch 1, warm-up, median
-and spread of repeated runs) and count parameters and FLOPs (mmengine's
-complexity analysis). Writes to ``--work-dir``:
+APl, AR), time inference on one image (forward + post-processing, warm-up,
+median and spread of repeated runs; a top-down model runs the image's person
+crops as one batch, from the test set's boxes, without a detector) and count
+parameters and FLOPs of one network input (mmengine's complexity analysis).
+Writes to ``--work-dir``:
 
 - ``results.md``: a Markdown table;
 - ``results.json`` / ``results.csv``: every figure, errors, the environment;
@@ -95,7 +97,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--device', default='cpu')
     parser.add_argument('--warmup', type=int, default=3)
     parser.add_argument('--runs', type=int, default=20,
-                        help='timed runs per config')
+                        help='timed runs per config, one test image each '
+                        '(cycling through the first RUNS images)')
     parser.add_argument('--draw', metavar='IMAGE',
                         help='draw each model\'s prediction on this image')
     parser.add_argument('--no-progress', action='store_true')
@@ -230,28 +233,42 @@ def draw(cfg_path: str, ckpt: str, work_dir: str, image: str) -> dict:
     return dict(picture=out, picture_error=None)
 
 
-def _one_sample(cfg):
+def _test_images(cfg, count: int) -> List[list]:
+    """The first ``count`` test images, each as one batch: for a top-down
+    model, all its person crops (the test set's boxes, no detector)."""
     from mmengine.dataset import pseudo_collate
     from mmpose.registry import DATASETS
     dataset = DATASETS.build(cfg.test_dataloader.dataset)
     if len(dataset) == 0:
         raise CompareError('the test dataset is empty')
-    return pseudo_collate([dataset[0]])
+    groups: Dict[int, List[int]] = {}
+    for i in range(len(dataset)):  # mmpose lists a top-down image's crops together
+        img_id = dataset.get_data_info(i)['img_id']
+        if img_id not in groups and len(groups) == count:
+            break
+        groups.setdefault(img_id, []).append(i)
+    return [pseudo_collate([dataset[i] for i in ids])
+            for ids in groups.values()]
 
 
 def time_and_count(cfg, ckpt: Optional[str], args: argparse.Namespace) -> dict:
-    """Latency (batch 1, forward + post-processing), params and FLOPs."""
+    """Latency per image (forward + post-processing), params and FLOPs.
+
+    ``crops_per_image`` is the mean number of network inputs per timed image
+    (person crops top-down, 1 otherwise)."""
     import torch
     from mmengine.analysis import get_model_complexity_info
     from mmpose.apis import init_model
 
     model = init_model(cfg, ckpt, device=args.device)
-    batch = _one_sample(cfg)
+    # each run processes one test image, cycling through the first few
+    images = _test_images(cfg, max(args.runs, 1))
     with torch.no_grad():
-        for _ in range(args.warmup):
-            model.test_step(batch)
+        for i in range(args.warmup):
+            model.test_step(images[i % len(images)])
         times = []
-        for _ in range(args.runs):
+        for i in range(args.runs):
+            batch = images[i % len(images)]
             if args.device.startswith('cuda'):
                 torch.cuda.synchronize()
             start = time.perf_counter()
@@ -259,13 +276,15 @@ def time_and_count(cfg, ckpt: Optional[str], args: argparse.Namespace) -> dict:
             if args.device.startswith('cuda'):
                 torch.cuda.synchronize()
             times.append((time.perf_counter() - start) * 1000)
-        inputs = model.data_preprocessor(batch, False)['inputs']
+        # parameters and FLOPs of one network input (one crop / one image)
+        inputs = model.data_preprocessor(images[0], False)['inputs'][:1]
         complexity = get_model_complexity_info(
             model, inputs=(inputs, None), show_table=False, show_arch=False)
     q = statistics.quantiles(times, n=4) if len(times) > 1 else times * 3
     return dict(
         latency_ms=statistics.median(times), latency_q1_ms=q[0],
-        latency_q3_ms=q[-1], latency_runs=len(times),
+        latency_q3_ms=q[-1], latency_runs=len(times), latency_images=len(images),
+        crops_per_image=statistics.mean(len(b['inputs']) for b in images),
         params_M=complexity['params'] / 1e6,
         flops_G=complexity['flops'] / 1e9,
         input_size='x'.join(str(s) for s in tuple(inputs.shape[-2:])[::-1]))
@@ -359,14 +378,17 @@ def write_table(rows: List[dict], env: dict, path: str) -> str:
                f'{r["latency_q3_ms"]:.1f}]')
         lines.append('| ' + ' | '.join([
             r['label'], *[_fmt(r[k]) for k, _ in METRICS], lat,
-            _fmt(r['params_M'], 2), _fmt(r['flops_G'], 2), r['input_size']
+            _fmt(r['params_M'], 2), _fmt(r['flops_G'], 2),
+            r['input_size'] + (f', {r["crops_per_image"]:.1f} crops/image'
+                               if r['crops_per_image'] != 1 else '')
         ]) + ' |')
     lines += ['', f'Device: {env["device"]} ({env["device_name"]}, '
-              f'{env["torch_threads"]} torch threads); latency: batch 1, '
-              'forward + post-processing, on one person crop for top-down '
-              'models (person detector not included) and one whole image for '
-              'bottom-up and one-stage models; torch ' + env['torch'] +
-              ', mmpose ' + env['mmpose'] + '.']
+              f'{env["torch_threads"]} torch threads); latency: one test '
+              'image per run (cycling through the first images), forward + '
+              'post-processing, median and quartiles after warm-up; top-down '
+              'models run all person crops of the image as one batch (boxes '
+              'given, person detector not included); '
+              'torch ' + env['torch'] + ', mmpose ' + env['mmpose'] + '.']
     text = '\n'.join(lines) + '\n'
     with open(path, 'w') as f:
         f.write(text)
@@ -387,7 +409,7 @@ def write_plot(rows: List[dict], path: str) -> None:
                     fmt='o', capsize=3, label=f'{i}: {r["label"]}')
         ax.annotate(str(i), (r['latency_ms'], r['AP']), fontsize=8,
                     xytext=(4, 4), textcoords='offset points')
-    ax.set_xlabel('latency, ms (batch 1, median; bars: quartiles)')
+    ax.set_xlabel('latency per image, ms (median; bars: quartiles)')
     ax.set_ylabel('COCO keypoint AP')
     ax.set_title('AP vs latency')
     ax.grid(alpha=0.3)
@@ -432,7 +454,9 @@ def main(argv=None) -> int:
         json.dump(dict(environment=env, results=rows), f, indent=2)
     fields = ['label', 'config', 'checkpoint', 'trained', 'error',
               *[k for k, _ in METRICS], 'latency_ms', 'latency_q1_ms',
-              'latency_q3_ms', 'latency_runs', 'params_M', 'flops_G',
+              'latency_q3_ms', 'latency_runs', 'latency_images',
+              'crops_per_image', 'params_M',
+              'flops_G',
               'input_size', 'picture']
     with open(osp.join(args.work_dir, 'results.csv'), 'w', newline='') as f:
         writer = csv.DictWriter(f, fieldnames=fields, extrasaction='ignore')

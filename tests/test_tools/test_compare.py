@@ -6,6 +6,7 @@ import sys
 
 import cv2
 import pytest
+from pycocotools.coco import COCO
 
 from tests.conftest import REPO, run_cmd
 
@@ -35,6 +36,11 @@ def test_two_config_suite_writes_agreeing_table_json_csv_plot(tmp_path):
     assert data['environment']['mmpose'].startswith('1.3')
 
     good, bad_build, bad_ckpt = rows[:2], rows[2], rows[3]
+    coco = COCO(str(REPO / 'data' / 'coco_tiny' / 'test_coco.json'))
+    persons = [sum(a['num_keypoints'] > 0 for a in coco.loadAnns(
+        coco.getAnnIds(imgIds=i, iscrowd=False))) for i in coco.getImgIds()]
+    timed = [n for n in persons if n][:3]  # --runs 3: the first 3 images
+    crops = sum(timed) / len(timed)
     assert 'NoSuchHead' in bad_build['error']
     assert 'does not match the config' in bad_ckpt['error']
     table = (out / 'results.md').read_text()
@@ -45,11 +51,15 @@ def test_two_config_suite_writes_agreeing_table_json_csv_plot(tmp_path):
         assert r['latency_q1_ms'] <= r['latency_ms'] <= r['latency_q3_ms']
         assert r['params_M'] > 1 and r['flops_G'] > 0.1
         assert r['input_size'] == '96x128'
+        # top-down latency covers every person crop of each timed image
+        assert r['latency_images'] == 3
+        assert r['crops_per_image'] == pytest.approx(crops) and crops > 1
         line = next(line for line in table.splitlines()
                     if line.startswith(f'| {r["label"]} |'))
         assert f'| {r["AP"]:.3f} |' in line
         assert f'| {r["latency_ms"]:.1f} [' in line
         assert f'| {r["params_M"]:.2f} |' in line
+        assert f'| 96x128, {crops:.1f} crops/image |' in line
         assert float(c['AP']) == pytest.approx(r['AP'])
         assert float(c['latency_ms']) == pytest.approx(r['latency_ms'])
         # the picture is the image with skeletons drawn over it
