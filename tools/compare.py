@@ -110,6 +110,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         args.configs = list(SUITES[args.suite]) + args.configs
     if not args.configs:
         parser.error('give configs or --suite')
+    if args.runs < 1:
+        parser.error('--runs must be at least 1')
     if args.draw and not osp.isfile(args.draw):
         parser.error(f'--draw: no such image: {args.draw}')
     if args.checkpoints and len(args.checkpoints) != len(args.configs):
@@ -235,18 +237,18 @@ def draw(cfg_path: str, ckpt: str, work_dir: str, image: str) -> dict:
 
 def _test_images(cfg, count: int) -> List[list]:
     """The first ``count`` test images, each as one batch: for a top-down
-    model, all its person crops (the test set's boxes, no detector)."""
+    model, all its person crops (the test set's boxes: ground truth, or the
+    config's detection file with all its boxes; no detector is run)."""
     from mmengine.dataset import pseudo_collate
     from mmpose.registry import DATASETS
     dataset = DATASETS.build(cfg.test_dataloader.dataset)
     if len(dataset) == 0:
         raise CompareError('the test dataset is empty')
     groups: Dict[int, List[int]] = {}
-    for i in range(len(dataset)):  # mmpose lists a top-down image's crops together
+    for i in range(len(dataset)):  # a detection file need not be sorted
         img_id = dataset.get_data_info(i)['img_id']
-        if img_id not in groups and len(groups) == count:
-            break
-        groups.setdefault(img_id, []).append(i)
+        if img_id in groups or len(groups) < count:
+            groups.setdefault(img_id, []).append(i)
     return [pseudo_collate([dataset[i] for i in ids])
             for ids in groups.values()]
 
@@ -385,9 +387,10 @@ def write_table(rows: List[dict], env: dict, path: str) -> str:
     lines += ['', f'Device: {env["device"]} ({env["device_name"]}, '
               f'{env["torch_threads"]} torch threads); latency: one test '
               'image per run (cycling through the first images), forward + '
-              'post-processing, median and quartiles after warm-up; top-down '
-              'models run all person crops of the image as one batch (boxes '
-              'given, person detector not included); '
+              'post-processing, after warm-up; median and quartiles over the '
+              'runs, so over images too; top-down models run all person '
+              'crops of the image as one batch (the test set\'s boxes, no '
+              'person detector); '
               'torch ' + env['torch'] + ', mmpose ' + env['mmpose'] + '.']
     text = '\n'.join(lines) + '\n'
     with open(path, 'w') as f:
@@ -399,7 +402,7 @@ def write_plot(rows: List[dict], path: str) -> None:
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
-    ok = [r for r in rows if not r['error']]
+    ok = [r for r in rows if not r['error'] and r.get('AP') is not None]
     # numbered points and a legend below: long config names would overlap
     fig, ax = plt.subplots(figsize=(8, 5 + 0.22 * len(ok)), dpi=120)
     for i, r in enumerate(ok, 1):
@@ -457,7 +460,7 @@ def main(argv=None) -> int:
               'latency_q3_ms', 'latency_runs', 'latency_images',
               'crops_per_image', 'params_M',
               'flops_G',
-              'input_size', 'picture']
+              'input_size', 'picture', 'picture_error']
     with open(osp.join(args.work_dir, 'results.csv'), 'w', newline='') as f:
         writer = csv.DictWriter(f, fieldnames=fields, extrasaction='ignore')
         writer.writeheader()

@@ -5,7 +5,7 @@
 # top-down heatmaps, YOLO-Pose, KAPAO, mmpose's YOLOX-Pose) with its own
 # 300-iteration schedule, evaluate it with mmpose's CocoMetric, time it,
 # count its parameters and FLOPs, and draw its skeletons on one image.
-#   bash tools/run_demo.sh                      (about 17 min on 2 CPU cores)
+#   bash tools/run_demo.sh                      (about 18 min on 2 CPU cores)
 #   bash tools/run_demo.sh --suite heatmap-tiny --max-iters 40   (3 min)
 #   bash tools/run_demo.sh configs/A.py configs/B.py
 # Any arguments replace `--suite all-tiny` and go to tools/compare.py.

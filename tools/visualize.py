@@ -32,7 +32,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--ann-file', help='COCO file with the person boxes')
     parser.add_argument('--kpt-thr', type=float, default=0.3)
     parser.add_argument('--bbox-thr', type=float, default=0.3,
-                        help='bottom-up: draw only persons scoring above')
+                        help='draw only persons whose box scores above '
+                        '(top-down boxes from the annotations score 1)')
     parser.add_argument('--device', default='cpu')
     return parser.parse_args()
 

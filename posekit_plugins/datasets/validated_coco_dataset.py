@@ -28,7 +28,8 @@ class AnnotationCheckMixin:
     - images listed in the annotation file but missing on disk;
     - a NaN or infinite box or keypoint value;
     - a labelled keypoint (visibility > 0) more than ``outside_tolerance``
-      pixels outside its image;
+      pixels outside its image (a dataset argument, default 1 px; ``inf``
+      turns the check off);
     - top-down: no usable person left at all.
 
     Persons that mmpose leaves out of top-down training and evaluation
@@ -40,8 +41,10 @@ class AnnotationCheckMixin:
 
     #: at most this many missing images are named in the error message
     max_listed: int = 5
-    #: labelled keypoints may lie this many pixels outside the image
-    outside_tolerance: float = 1.0
+    def __init__(self, *args, outside_tolerance: float = 1.0, **kwargs):
+        self.outside_tolerance = outside_tolerance
+        self.dropped_instances: Dict[str, int] = {}
+        super().__init__(*args, **kwargs)
 
     def load_data_list(self) -> List[dict]:
         self._check_paths()
@@ -63,7 +66,8 @@ class AnnotationCheckMixin:
                 'dataset class or `metainfo=dict(from_file=...)` whose '
                 'keypoint list matches this annotation file, and a head '
                 'with that many output channels.')
-        self._check_values(ann, raw_data_info['raw_img_info'])
+        if 'bbox' in ann and 'keypoints' in ann:  # mmpose skips the others
+            self._check_values(ann, raw_data_info['raw_img_info'])
         return super().parse_data_info(raw_data_info)
 
     def _check_values(self, ann: dict, img: dict) -> None:
@@ -86,18 +90,18 @@ class AnnotationCheckMixin:
                 f'{where}: {int(outside.sum())} labelled keypoint(s) lie '
                 f'outside the {w}x{h} image, e.g. keypoint {i} '
                 f'"{self.metainfo["keypoint_id2name"].get(i, i)}" at '
-                f'({x[i]:g}, {y[i]:g}). Fix: correct the coordinates, or set '
+                f'({x[i]:g}, {y[i]:g}). Fix: correct the coordinates, set '
                 'the visibility flag of keypoints that are not in the image '
-                'to 0.')
+                'to 0, or allow them with `outside_tolerance=<pixels>` in the '
+                'dataset config (float("inf") turns this check off).')
 
     def _get_topdown_data_infos(self, instance_list: List[dict]) -> List[dict]:
         data_list = super()._get_topdown_data_infos(instance_list)
         self.dropped_instances = self._count_dropped(instance_list)
         dropped = sum(self.dropped_instances.values())
+        reasons = ', '.join(f'{n} {k.replace("_", " ")}'
+                            for k, n in self.dropped_instances.items() if n)
         if dropped:
-            reasons = ', '.join(f'{n} {k.replace("_", " ")}'
-                                for k, n in self.dropped_instances.items()
-                                if n)
             print_log(
                 f'{osp.basename(self.ann_file)}: {dropped} of '
                 f'{len(instance_list)} persons are not used top-down '

@@ -87,3 +87,10 @@ def test_missing_image_to_draw_is_reported_before_any_training(tmp_path):
                           capture_output=True, text=True)
     assert proc.returncode == 2 and 'no such image' in proc.stderr
     assert not (tmp_path / PLAIN[:-3]).exists()
+
+
+def test_zero_timed_runs_is_refused(tmp_path):
+    proc = subprocess.run([sys.executable, COMPARE, PLAIN, '--runs', '0',
+                           '--work-dir', tmp_path],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2 and '--runs must be at least 1' in proc.stderr
