@@ -1,6 +1,7 @@
 """COCO-style datasets that check their files before any training starts."""
 import logging
 import os.path as osp
+from collections import Counter
 from typing import Dict, List, Optional
 
 import numpy as np
@@ -41,6 +42,7 @@ class AnnotationCheckMixin:
 
     #: at most this many missing images are named in the error message
     max_listed: int = 5
+
     def __init__(self, *args, outside_tolerance: float = 1.0, **kwargs):
         self.outside_tolerance = outside_tolerance
         self.dropped_instances: Dict[str, int] = {}
@@ -97,10 +99,14 @@ class AnnotationCheckMixin:
 
     def _get_topdown_data_infos(self, instance_list: List[dict]) -> List[dict]:
         data_list = super()._get_topdown_data_infos(instance_list)
-        self.dropped_instances = self._count_dropped(instance_list)
+        # mmpose decides what is dropped; we only name why
+        kept = {id(info) for info in data_list}
+        self.dropped_instances = dict(Counter(
+            self._drop_reason(info) for info in instance_list
+            if id(info) not in kept))
         dropped = sum(self.dropped_instances.values())
         reasons = ', '.join(f'{n} {k.replace("_", " ")}'
-                            for k, n in self.dropped_instances.items() if n)
+                            for k, n in self.dropped_instances.items())
         if dropped:
             print_log(
                 f'{osp.basename(self.ann_file)}: {dropped} of '
@@ -115,22 +121,19 @@ class AnnotationCheckMixin:
         return data_list
 
     @staticmethod
-    def _count_dropped(instance_list: List[dict]) -> Dict[str, int]:
-        """Why mmpose's ``_is_valid_instance`` rejects persons, first reason
-        first (the same order as its checks)."""
-        counts = dict(crowd=0, without_labelled_keypoints=0,
-                      degenerate_boxes=0)
-        for info in instance_list:
-            box = info['bbox'][0]
-            if info.get('iscrowd'):
-                counts['crowd'] += 1
-            elif info.get('num_keypoints') == 0:
-                counts['without_labelled_keypoints'] += 1
-            elif box[2] - box[0] <= 0 or box[3] - box[1] <= 0:
-                counts['degenerate_boxes'] += 1
-            elif np.max(info['keypoints']) <= 0:
-                counts['without_labelled_keypoints'] += 1
-        return counts
+    def _drop_reason(info: dict) -> str:
+        """The first check of mmpose's ``_is_valid_instance`` that a dropped
+        person fails, in its order."""
+        box = info['bbox'][0]
+        if info.get('iscrowd'):
+            return 'crowd'
+        if info.get('num_keypoints') == 0:
+            return 'without_labelled_keypoints'
+        if box[2] - box[0] <= 0 or box[3] - box[1] <= 0:
+            return 'degenerate_boxes'
+        if np.max(info['keypoints']) <= 0:
+            return 'without_labelled_keypoints'
+        return 'other'
 
     def _check_paths(self) -> None:
         data_root = self.data_root
