@@ -36,9 +36,8 @@ import time
 import traceback
 from typing import Dict, List, Optional
 
-import _checkout  # noqa: F401  (this checkout's package first)
+from _checkout import ROOT  # and this checkout's package goes first
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIG_DIR = osp.join(ROOT, 'configs')
 
 #: Named comparisons. ``-tiny`` suites train on the shipped 4-image set.
@@ -264,7 +263,7 @@ def time_and_count(cfg, ckpt: Optional[str], args: argparse.Namespace) -> dict:
 
     model = init_model(cfg, ckpt, device=args.device)
     # each run processes one test image, cycling through the first few
-    images = _test_images(cfg, max(args.runs, 1))
+    images = _test_images(cfg, args.runs)
     with torch.no_grad():
         for i in range(args.warmup):
             model.test_step(images[i % len(images)])
@@ -458,9 +457,8 @@ def main(argv=None) -> int:
     fields = ['label', 'config', 'checkpoint', 'trained', 'error',
               *[k for k, _ in METRICS], 'latency_ms', 'latency_q1_ms',
               'latency_q3_ms', 'latency_runs', 'latency_images',
-              'crops_per_image', 'params_M',
-              'flops_G',
-              'input_size', 'picture', 'picture_error']
+              'crops_per_image', 'params_M', 'flops_G', 'input_size',
+              'picture', 'picture_error']
     with open(osp.join(args.work_dir, 'results.csv'), 'w', newline='') as f:
         writer = csv.DictWriter(f, fieldnames=fields, extrasaction='ignore')
         writer.writeheader()
