@@ -148,13 +148,7 @@ class KAPAOHead(YOLOAnchorHead):
             loss_cls=loss_cls,
             init_cfg=init_cfg,
             **kwargs)
-        self.loss_kpt = MODELS.build(loss_kpt)
-        sigmas = getattr(self.loss_kpt, 'sigmas', None)
-        if sigmas is not None and sigmas.numel() != num_keypoints:
-            raise ValueError(
-                f'KAPAOHead: num_keypoints={num_keypoints} but loss_kpt has '
-                f'{sigmas.numel()} sigmas. Fix: give loss_kpt the metainfo '
-                'of the dataset (its sigmas).')
+        self.loss_kpt = self._build_loss_kpt(loss_kpt)
 
     # -------------------------------------------------------------- targets
     @staticmethod
@@ -298,21 +292,22 @@ class KAPAOHead(YOLOAnchorHead):
             scale *= self.num_classes / 80.0
         return scale
 
+    extra_loss_names = ('loss_kpt', )
+
     def _extra_level_losses(self, raw_extra: Tensor,
                             assignment: LevelAssignment,
                             targets: Dict[str, Tensor], level: int,
                             cell_xy: Tensor, pred_box: Tensor,
                             target_box: Tensor) -> Dict[str, Tensor]:
-        gt = assignment.gt_idx
-        pose = targets['labels'][gt] == 0 if gt.numel() else gt.bool()
-        if raw_extra.shape[0] == 0 or not bool(pose.any()):
-            # keep the key in the logs when a level has no pose positive
-            return dict(loss_kpt=raw_extra.sum() * 0.0)
+        # only pose objects (label 0) carry keypoints; one index, one sync
+        pose = (targets['labels'][assignment.gt_idx] == 0).nonzero(
+            as_tuple=True)[0]
+        if pose.numel() == 0:
+            return {}
         stride = self.featmap_strides[level]
         anchors = self.anchors[level].to(raw_extra)[
             assignment.anchor_idx[pose]] / stride
         pkpt = self.decode_kpt_cell(raw_extra[pose], anchors)
-        tkpt = targets['keypoints'][gt[pose]] / stride - cell_xy[pose, None]
-        vis = targets['keypoints_visible'][gt[pose]]
-        area = target_box[pose, 2] * target_box[pose, 3]
-        return dict(loss_kpt=self.loss_kpt(pkpt, tkpt, vis, area))
+        loss, _ = self._keypoint_loss(pkpt, assignment.gt_idx[pose], targets,
+                                      cell_xy[pose], target_box[pose], stride)
+        return dict(loss_kpt=loss)

@@ -5,6 +5,7 @@ from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
 import torch
 import torch.nn as nn
 from mmcv.cnn import DepthwiseSeparableConvModule
+from mmdet.structures.bbox import bbox_cxcywh_to_xyxy, bbox_xyxy_to_cxcywh
 from mmengine.model import BaseModule
 from mmengine.structures import InstanceData
 from mmpose.registry import MODELS
@@ -80,7 +81,8 @@ class YOLOAnchorHead(BaseModule):
       NMS with torchvision's ``batched_nms``, at most ``max_per_img``.
 
     A subclass defines the extra channels: set ``num_extra_channels`` (E per
-    anchor) before ``super().__init__`` and override
+    anchor) before ``super().__init__``, name its losses in
+    :attr:`extra_loss_names`, and override
     :meth:`_get_targets_single` (ground-truth payload), :meth:`decode_extra`
     (inference decoding), :meth:`_extra_level_losses` (training) and
     :meth:`_pack_results` (what goes into ``pred_instances``); KAPAO also
@@ -124,6 +126,12 @@ class YOLOAnchorHead(BaseModule):
 
     #: E, channels per anchor after box, objectness and classes
     num_extra_channels: int = 0
+
+    @property
+    def extra_loss_names(self) -> Tuple[str, ...]:
+        """The keys :meth:`_extra_level_losses` returns (zero, and still
+        logged, when no level has a positive)."""
+        return ()
 
     def __init__(self,
                  in_channels: Union[int, Sequence[int]],
@@ -291,6 +299,29 @@ class YOLOAnchorHead(BaseModule):
             raise ValueError(f'{name}: non-finite visible keypoint in {img}')
         return kpts, vis
 
+    def _build_loss_kpt(self, cfg: ConfigType) -> nn.Module:
+        """A keypoint loss whose sigmas, if it has any, match the head's K."""
+        loss = MODELS.build(cfg)
+        sigmas = getattr(loss, 'sigmas', None)
+        if sigmas is not None and sigmas.numel() != self.num_keypoints:
+            raise ValueError(
+                f'{type(self).__name__}: num_keypoints={self.num_keypoints} '
+                f'but loss_kpt has {sigmas.numel()} sigmas. Fix: give '
+                'loss_kpt the metainfo of the dataset (its sigmas).')
+        return loss
+
+    def _keypoint_loss(self, pkpt: Tensor, gt_idx: Tensor,
+                       targets: Dict[str, Tensor], cell_xy: Tensor,
+                       target_box: Tensor, stride: int) -> Tuple[Tensor, Tensor]:
+        """``loss_kpt`` of (M, K, 2) keypoints predicted in grid units from
+        the cell corner, against the ground truth ``gt_idx`` (M,); also
+        returns the (M, K) visibility targets. The OKS area is the target
+        box's, in grid units."""
+        tkpt = targets['keypoints'][gt_idx] / stride - cell_xy[:, None]
+        vis = targets['keypoints_visible'][gt_idx]
+        area = target_box[:, 2] * target_box[:, 3]
+        return self.loss_kpt(pkpt, tkpt, vis, area), vis
+
     def _get_targets_single(self, data_sample, device: torch.device,
                             dtype: torch.dtype) -> Dict[str, Tensor]:
         """Ground-truth objects of one image, in input pixels.
@@ -406,11 +437,6 @@ class YOLOAnchorHead(BaseModule):
         return torch.cat([xy, wh], dim=-1)
 
     @staticmethod
-    def xywh_to_xyxy(b: Tensor) -> Tensor:
-        return torch.cat([b[..., :2] - b[..., 2:] / 2,
-                          b[..., :2] + b[..., 2:] / 2], dim=-1)
-
-    @staticmethod
     def _grid(h: int, w: int, like: Tensor) -> Tensor:
         """(H, W, 2) cell corners (x, y) in grid units."""
         ys = torch.arange(h, device=like.device, dtype=like.dtype)
@@ -437,8 +463,8 @@ class YOLOAnchorHead(BaseModule):
         """Decode raw outputs of all levels, flattened to (B, N, ...).
 
         Returns ``bboxes`` (B, N, 4) xyxy input pixels, ``obj`` (B, N),
-        ``cls`` (B, N, nc) probabilities, ``priors_stride`` (N,) and the
-        subclass' extras from :meth:`decode_extra`.
+        ``cls`` (B, N, nc) probabilities and the subclass' extras from
+        :meth:`decode_extra`.
         """
         nc = self.num_classes
         per_level: List[Dict[str, Tensor]] = []
@@ -452,19 +478,15 @@ class YOLOAnchorHead(BaseModule):
             xy = (box[..., :2] + grid) * stride
             wh = box[..., 2:] * stride
             d = dict(
-                bboxes=self.xywh_to_xyxy(torch.cat([xy, wh], dim=-1)),
+                bboxes=bbox_cxcywh_to_xyxy(torch.cat([xy, wh], dim=-1)),
                 obj=out[..., 4].sigmoid(),
-                cls=out[..., 5:5 + nc].sigmoid(),
-                priors_stride=out.new_full((A, H, W), float(stride)))
+                cls=out[..., 5:5 + nc].sigmoid())
             d.update(
                 self.decode_extra(out[..., self.num_det_channels:], grid,
                                   stride, anchors))
             per_level.append(d)
         flat = {}
         for k in per_level[0]:
-            if k == 'priors_stride':
-                flat[k] = torch.cat([d[k].reshape(-1) for d in per_level])
-                continue
             B = per_level[0][k].shape[0]
             flat[k] = torch.cat([
                 d[k].reshape(B, -1, *d[k].shape[4:]) for d in per_level
@@ -520,6 +542,8 @@ class YOLOAnchorHead(BaseModule):
             loss_bbox=zero, loss_obj=zero.clone())
         if self.loss_cls is not None:
             losses['loss_cls'] = zero.clone()
+        # the subclass' losses stay in the logs when a level has no positive
+        losses.update({k: zero.clone() for k in self.extra_loss_names})
 
         for lvl, (out, asg) in enumerate(zip(outputs, assignments)):
             _, A, H, W, _ = out.shape
@@ -531,12 +555,10 @@ class YOLOAnchorHead(BaseModule):
                 anchors = self.anchors[lvl].to(out)[asg.anchor_idx] / stride
                 pbox = self.decode_box_cell(ps[:, :4], anchors)
                 cell = torch.stack([asg.grid_x, asg.grid_y], -1).to(out)
-                gt_xyxy = targets['bboxes'][asg.gt_idx] / stride
-                tbox = torch.cat([
-                    (gt_xyxy[:, :2] + gt_xyxy[:, 2:]) / 2 - cell,
-                    gt_xyxy[:, 2:] - gt_xyxy[:, :2]
-                ], -1)
-                pb, tb = self.xywh_to_xyxy(pbox), self.xywh_to_xyxy(tbox)
+                tbox = bbox_xyxy_to_cxcywh(targets['bboxes'][asg.gt_idx] /
+                                           stride)
+                tbox = torch.cat([tbox[:, :2] - cell, tbox[:, 2:]], -1)
+                pb, tb = bbox_cxcywh_to_xyxy(pbox), bbox_cxcywh_to_xyxy(tbox)
                 losses['loss_bbox'] = losses['loss_bbox'] + self.loss_bbox(
                     pb, tb)
                 iou = self.box_iou_for_obj(pb.detach(), tb).clamp(min=0)
@@ -555,13 +577,8 @@ class YOLOAnchorHead(BaseModule):
                 extra = self._extra_level_losses(
                     ps[:, self.num_det_channels:], asg, targets, lvl, cell,
                     pbox, tbox)
-            else:
-                extra = self._extra_level_losses(
-                    out.new_zeros((0, self.num_extra_channels)), asg, targets,
-                    lvl, out.new_zeros((0, 2)), out.new_zeros((0, 4)),
-                    out.new_zeros((0, 4)))
-            for k, v in extra.items():
-                losses[k] = losses.get(k, zero) + v
+                for k, v in extra.items():
+                    losses[k] = losses[k] + v
             losses['loss_obj'] = losses['loss_obj'] + self.loss_obj(
                 out[..., 4], obj_target) * self.obj_level_weights[lvl]
 

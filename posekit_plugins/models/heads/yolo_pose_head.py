@@ -1,5 +1,5 @@
 """YOLO-Pose: a one-stage, heatmap-free multi-person pose head."""
-from typing import Dict, Sequence, Union
+from typing import Dict, Sequence, Tuple, Union
 
 import torch
 from mmpose.registry import MODELS
@@ -88,13 +88,7 @@ class YOLOPoseHead(YOLOAnchorHead):
             featmap_strides=featmap_strides,
             init_cfg=init_cfg,
             **kwargs)
-        self.loss_kpt = MODELS.build(loss_kpt)
-        sigmas = getattr(self.loss_kpt, 'sigmas', None)
-        if sigmas is not None and sigmas.numel() != num_keypoints:
-            raise ValueError(
-                f'YOLOPoseHead: num_keypoints={num_keypoints} but loss_kpt '
-                f'has {sigmas.numel()} sigmas. Fix: give loss_kpt the '
-                'metainfo of the dataset (its sigmas).')
+        self.loss_kpt = self._build_loss_kpt(loss_kpt)
         self.loss_kpt_vis = MODELS.build(
             loss_kpt_vis) if loss_kpt_vis else None
 
@@ -130,26 +124,21 @@ class YOLOPoseHead(YOLOAnchorHead):
             keypoints_visible=scores)
 
     # --------------------------------------------------------------- losses
+    @property
+    def extra_loss_names(self) -> Tuple[str, ...]:
+        return ('loss_kpt', ) + (('loss_kpt_vis', )
+                                 if self.loss_kpt_vis is not None else ())
+
     def _extra_level_losses(self, raw_extra: Tensor,
                             assignment: LevelAssignment,
                             targets: Dict[str, Tensor], level: int,
                             cell_xy: Tensor, pred_box: Tensor,
                             target_box: Tensor) -> Dict[str, Tensor]:
-        if raw_extra.shape[0] == 0:
-            # keep the keys in the logs when a level has no positive
-            zero = raw_extra.sum() * 0.0
-            losses = dict(loss_kpt=zero)
-            if self.loss_kpt_vis is not None:
-                losses['loss_kpt_vis'] = zero.clone()
-            return losses
-        losses = {}
-        stride = self.featmap_strides[level]
         pkpt, pconf = self.decode_kpt_cell(raw_extra)
-        gt = assignment.gt_idx
-        tkpt = targets['keypoints'][gt] / stride - cell_xy[:, None]
-        vis = targets['keypoints_visible'][gt]
-        area = target_box[:, 2] * target_box[:, 3]
-        losses['loss_kpt'] = self.loss_kpt(pkpt, tkpt, vis, area)
+        losses = {}
+        losses['loss_kpt'], vis = self._keypoint_loss(
+            pkpt, assignment.gt_idx, targets, cell_xy, target_box,
+            self.featmap_strides[level])
         if self.loss_kpt_vis is not None:
             losses['loss_kpt_vis'] = self.loss_kpt_vis(pconf, vis)
         return losses
