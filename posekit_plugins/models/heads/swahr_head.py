@@ -7,6 +7,8 @@ from mmpose.registry import MODELS
 from mmpose.utils.typing import ConfigType, OptConfigType, OptSampleList
 from torch import Tensor, nn
 
+from ...codecs.dark_refinement import get_heatmap_maximum_torch
+
 OptIntSeq = Optional[Sequence[int]]
 
 
@@ -56,18 +58,12 @@ def pck_accuracy_torch(output: Tensor, target: Tensor, mask: Tensor,
     Returns:
         Tensor: scalar float32 on the device of ``output``.
     """
-    N, K, H, W = output.shape
-
-    def argmax_xy(hm: Tensor) -> Tensor:
-        vals, idx = hm.detach().flatten(2).max(dim=-1)
-        xy = torch.stack((idx % W, torch.div(idx, W, rounding_mode='floor')),
-                         dim=-1).double()
-        return torch.where((vals > 0).unsqueeze(-1), xy, -1.0)
-
-    norm = torch.tensor([H, W], dtype=torch.float64, device=output.device)
+    H, W = output.shape[-2:]
+    d = (get_heatmap_maximum_torch(output.detach())[0].double() -
+         get_heatmap_maximum_torch(target.detach())[0].double())
     # float64 distances rounded to float32 before the comparison, as mmpose
-    dist = ((argmax_xy(output) - argmax_xy(target)) / norm).norm(dim=-1)
-    hit = (dist.float() < torch.tensor(thr, dtype=torch.float32)) & mask
+    dist = torch.stack((d[..., 0] / H, d[..., 1] / W), dim=-1).norm(dim=-1)
+    hit = (dist.float() < thr) & mask
     cnt = mask.sum(dim=0)
     has = cnt > 0
     acc_k = hit.sum(dim=0) / cnt.clamp(min=1)
@@ -181,10 +177,6 @@ class SWAHRHead(ScaleBranchMixin, HeatmapHead):
             feature_channels(in_channels, deconv_out_channels,
                              conv_out_channels), out_channels,
             scale_kernel_size)
-
-    def forward(self, feats: Tuple[Tensor]) -> Tensor:
-        """Heatmaps only: the scale branch is not run at test time."""
-        return self.final_layer(self._features(feats))
 
     def forward_train(self, feats: Tuple[Tensor]) -> Tuple[Tensor, Tensor]:
         """Heatmaps and scale maps from shared features."""
