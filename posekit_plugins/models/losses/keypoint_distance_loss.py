@@ -6,6 +6,8 @@ import torch.nn as nn
 from mmpose.registry import MODELS
 from torch import Tensor
 
+from .keypoint_inputs import check_reduction, keypoint_weights
+
 
 @MODELS.register_module()
 class KeypointDistanceLoss(nn.Module):
@@ -38,9 +40,7 @@ class KeypointDistanceLoss(nn.Module):
 
     def __init__(self, reduction: str = 'mean', loss_weight: float = 1.0):
         super().__init__()
-        if reduction not in ('mean', 'sum', 'none'):
-            raise ValueError(f'reduction must be mean, sum or none, got '
-                             f'{reduction!r}')
+        check_reduction(type(self).__name__, reduction)
         self.reduction = reduction
         self.loss_weight = loss_weight
 
@@ -62,15 +62,8 @@ class KeypointDistanceLoss(nn.Module):
         Returns:
             Tensor: A scalar, or (N, K) for ``reduction='none'``.
         """
-        if output.shape != target.shape or output.ndim != 3:
-            raise ValueError('output and target must both be (N, K, D), got '
-                             f'{tuple(output.shape)} and {tuple(target.shape)}')
-        if target_weight is None:
-            target_weight = output.new_ones(output.shape[:2])
-        if target_weight.shape != output.shape[:2]:
-            raise ValueError(f'target_weight must be {tuple(output.shape[:2])}'
-                             f', got {tuple(target_weight.shape)}')
-        w = target_weight.to(output.dtype).clamp(min=0)
+        w = keypoint_weights(type(self).__name__, output, target,
+                             target_weight)
         # invisible targets may hold anything (NaN included): mask before the
         # norm so that neither the value nor the gradient sees them
         diff = torch.where(w[..., None] > 0, output - target,

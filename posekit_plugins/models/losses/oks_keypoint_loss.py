@@ -10,6 +10,8 @@ from mmpose.datasets.datasets.utils import parse_pose_metainfo
 from mmpose.registry import MODELS
 from torch import Tensor
 
+from .keypoint_inputs import check_reduction, keypoint_weights
+
 #: pycocotools adds ``np.spacing(1)`` to the annotation area in ``computeOks``
 COCO_AREA_EPS = float(np.spacing(1))
 
@@ -38,7 +40,7 @@ def _metainfo_sigmas(path: str) -> np.ndarray:
         info = Config.fromfile(cand).get('dataset_info')
         if info is None:
             continue
-        parsed = parse_pose_metainfo(dict(from_file=cand))
+        parsed = parse_pose_metainfo(info)
         sigmas = np.asarray(info['sigmas'], dtype=np.float64)
         if sigmas.shape != (parsed['num_keypoints'], ):
             raise ValueError(f'{cand}: {sigmas.size} sigmas for '
@@ -115,9 +117,7 @@ class OKSKeypointLoss(nn.Module):
         if mode not in ('linear', 'square', 'log'):
             raise ValueError(f"OKSKeypointLoss: mode must be 'linear', "
                              f"'square' or 'log', got {mode!r}")
-        if reduction not in ('none', 'mean', 'sum'):
-            raise ValueError(f"OKSKeypointLoss: reduction must be 'none', "
-                             f"'mean' or 'sum', got {reduction!r}")
+        check_reduction('OKSKeypointLoss', reduction)
         if sigmas is None:
             if metainfo is None:
                 raise ValueError(
@@ -141,10 +141,12 @@ class OKSKeypointLoss(nn.Module):
     def num_keypoints(self) -> int:
         return self.sigmas.numel()
 
-    def _check_shapes(self, output: Tensor, target: Tensor,
-                      target_weight: Tensor, areas: Tensor) -> None:
+    def _weights(self, output: Tensor, target: Tensor,
+                 target_weight: Optional[Tensor], areas: Tensor) -> Tensor:
+        """The checked (N, K) weights (see :func:`keypoint_weights`)."""
+        w = keypoint_weights('OKSKeypointLoss', output, target, target_weight)
         k = self.num_keypoints
-        if output.ndim != 3 or output.shape[-1] != 2:
+        if output.shape[-1] != 2:
             raise ValueError('OKSKeypointLoss: output must be (N, K, 2), got '
                              f'{tuple(output.shape)}')
         if output.shape[1] != k:
@@ -152,17 +154,10 @@ class OKSKeypointLoss(nn.Module):
                 f'OKSKeypointLoss: got {output.shape[1]} keypoints but the '
                 f'sigmas have {k} (from the metainfo or `sigmas`). Fix: use '
                 'the metainfo of the dataset the head predicts.')
-        if target.shape != output.shape:
-            raise ValueError('OKSKeypointLoss: target shape '
-                             f'{tuple(target.shape)} != output shape '
-                             f'{tuple(output.shape)}')
-        if target_weight.shape != output.shape[:2]:
-            raise ValueError('OKSKeypointLoss: target_weight must be (N, K) = '
-                             f'{tuple(output.shape[:2])}, got '
-                             f'{tuple(target_weight.shape)}')
         if areas.shape != output.shape[:1]:
             raise ValueError('OKSKeypointLoss: areas must be (N,) = '
                              f'({output.shape[0]},), got {tuple(areas.shape)}')
+        return w
 
     def exponents(self, output: Tensor, target: Tensor,
                   areas: Tensor) -> Tensor:
@@ -178,8 +173,7 @@ class OKSKeypointLoss(nn.Module):
     def oks(self, output: Tensor, target: Tensor, target_weight: Tensor,
             areas: Tensor) -> Tensor:
         """Per-instance OKS, shape (N,); 0 for instances without weight."""
-        self._check_shapes(output, target, target_weight, areas)
-        w = target_weight.to(output.dtype).clamp(min=0)
+        w = self._weights(output, target, target_weight, areas)
         e = self.exponents(output, target, areas)
         return (w * torch.exp(-e)).sum(-1) / w.sum(-1).clamp(
             min=torch.finfo(output.dtype).tiny)
@@ -206,11 +200,7 @@ class OKSKeypointLoss(nn.Module):
         if areas is None:
             raise ValueError('OKSKeypointLoss needs `areas` (N,): the OKS is '
                              'normalised by the instance area.')
-        if target_weight is None:
-            target_weight = output.new_ones(output.shape[:2])
-        self._check_shapes(output, target, target_weight, areas)
-
-        w = target_weight.to(output.dtype).clamp(min=0)
+        w = self._weights(output, target, target_weight, areas)
         valid = w.sum(-1) > 0
         # rows without weight compute a dummy OKS (uniform weights) that is
         # masked out below; this keeps log-sum-exp away from log(0)
