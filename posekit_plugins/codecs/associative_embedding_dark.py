@@ -3,7 +3,6 @@ grouped keypoints with DARK."""
 from typing import List, Optional, Tuple
 
 import numpy as np
-import torch
 from mmpose.codecs import AssociativeEmbedding
 from mmpose.codecs.utils import batch_heatmap_nms
 from mmpose.registry import KEYPOINT_CODECS
@@ -11,7 +10,7 @@ from mmpose.utils.tensor_utils import to_numpy
 from torch import Tensor
 
 from .dark_heatmap import default_dark_blur_kernel_size
-from .dark_refinement import _check_kernel_size, refine_keypoints_dark_torch
+from .dark_refinement import _check_kernel_size, refine_keypoints_dark_numpy
 
 
 @KEYPOINT_CODECS.register_module()
@@ -30,7 +29,7 @@ class AssociativeEmbeddingDARK(AssociativeEmbedding):
     Decoding is mmpose's (heatmap NMS, top-k candidates, greedy Munkres
     grouping by tag, filling of missing keypoints) except the sub-pixel
     step: the grouped keypoints of every person in an image are refined at
-    once by :func:`refine_keypoints_dark_torch` on the image's heatmaps
+    once by :func:`refine_keypoints_dark_numpy` on the image's heatmaps
     (mmpose: a quarter-pixel shift towards the higher neighbour, or its
     DARK-UDP variant with ``use_udp``), before ``decode_center_shift`` is
     added and the missing keypoints are filled.
@@ -114,12 +113,11 @@ class AssociativeEmbeddingDARK(AssociativeEmbedding):
             scores = groups[..., -1]
             instance_scores = scores.mean(axis=-1)
             if keypoints.size > 0:
-                kpts_t = torch.from_numpy(np.ascontiguousarray(keypoints)).to(
-                    batch_heatmaps.device, torch.float32)
-                refined = refine_keypoints_dark_torch(
-                    kpts_t, batch_heatmaps[i].float(),
+                # the heatmaps are on the host already (grouping needs them)
+                keypoints = refine_keypoints_dark_numpy(
+                    keypoints.astype(np.float32),
+                    heatmaps_np[i].astype(np.float32, copy=False),
                     self.decode_blur_kernel_size)
-                keypoints = to_numpy(refined).astype(np.float32)
                 keypoints += self.decode_center_shift * \
                     (scores > 0).astype(np.float32)[..., None]
                 keypoints, scores = self._fill_missing_keypoints(
