@@ -1,19 +1,14 @@
-# KAPAO-L at 1280 (paper: 70.6 AP on COCO val2017, no TTA): YOLOv5l6
-# widths/depths (1.0 / 1.0), backbone initialised from YOLOX-l as
-# yolopose_l6; batch 4 x 12 = the paper's 48.
+# KAPAO-L at 1280 (paper: 70.6 AP on COCO val2017, no TTA; released
+# checkpoint kapao_l_coco.pt): the KAPAO-S 1280 config with YOLOv5l6's depth / width
+# multiples (1.0 / 1.0); batch 4 x 12 = the paper's 48.
 _base_ = ['./kapao_s6_4xb32-500e_coco-1280.py']
 
 deepen_factor = 1.0
 widen_factor = 1.0
+channels = [int(c * widen_factor) for c in (256, 512, 768, 1024)]
 model = dict(
-    backbone=dict(
-        deepen_factor=deepen_factor,
-        widen_factor=widen_factor,
-        init_cfg=dict(
-            checkpoint='https://download.openmmlab.com/mmdetection/v2.0/'
-            'yolox/yolox_l_8x8_300e_coco/yolox_l_8x8_300e_coco_'
-            '20211126_140236-d3bd2b23.pth')),
-    neck=dict(in_channels=[256, 512, 768, 1024], out_channels=256,
-              num_csp_blocks=3),
-    head=dict(in_channels=256))
+    backbone=dict(deepen_factor=deepen_factor, widen_factor=widen_factor),
+    neck=dict(in_channels=channels,
+              num_csp_blocks=max(round(3 * deepen_factor), 1)),
+    head=dict(in_channels=channels))
 train_dataloader = dict(batch_size=12)

@@ -1,7 +1,9 @@
 # KAPAO-S (P6) at 640: the YOLO-Pose s6 640 config with the head swapped for
 # KAPAOHead, so the two differ only in the head and the targets it builds
-# (pose objects + keypoint objects from the same annotations). Same backbone,
-# neck, data pipeline, schedule and batch. Losses and inference settings are
+# (pose objects + keypoint objects from the same annotations). Same backbone
+# and neck (the original's YOLOv5s6), data pipeline, schedule and batch.
+# KAPAO's Detect is one plain 1x1 conv per level (18 classes, 34
+# coordinates); the converter splits it into det_convs / extra_convs. Losses and inference settings are
 # KAPAO's code's (hyp.kp-p6, val.py). The paper reports 1280 only; see
 # kapao_s6_4xb32-500e_coco-1280.py.
 _base_ = ['./yolopose_s6_4xb16-300e_coco-640.py']
@@ -12,7 +14,7 @@ model = dict(
         _delete_=True,
         type='KAPAOHead',
         num_keypoints=num_keypoints,
-        in_channels=128,
+        in_channels=_base_.channels,
         featmap_strides=(8, 16, 32, 64),
         # anchors=None: YOLOv5's P6 anchors
         anchor_ratio_thr=4.0,
@@ -44,4 +46,14 @@ model = dict(
         fusion_person_thr=0.3,
         fusion_tol=50.0,
         fusion_tol_mode='input',  # or 'original' (the paper's), 'person'
+        clip_keypoints=True,
     ))
+
+# KAPAO's val.py maps predictions back with scale_coords' own gain and pad
+# (YOLO-Pose's test.py uses the letterbox's)
+val_pipeline = [
+    dict(t, ratio_pad=None) if t['type'] == 'YOLOv5Letterbox' else t
+    for t in _base_.val_pipeline
+]
+val_dataloader = dict(dataset=dict(pipeline=val_pipeline))
+test_dataloader = val_dataloader

@@ -1,4 +1,6 @@
-# KAPAO-S at 1280 (paper: 63.0 AP on COCO val2017, no TTA): the 640 config
+# KAPAO-S at 1280 (paper: 63.0 AP on COCO val2017, no TTA; released
+# checkpoint kapao_s_coco.pt, convert it with
+# tools/model_converters/kapao2mmpose.py): the 640 config
 # with the input size, the batch (4 GPUs x 32 = the paper's 128) and the
 # paper's 500 epochs changed. Augmentation stays the YOLO-Pose one (the
 # paper's code used scale +-0.9). Fusion tolerance: the paper's code used

@@ -1,11 +1,14 @@
-# YOLO-Pose s6 at 640 (paper: 57.5 AP on COCO val2017, no TTA).
-# YOLOv5s6-sized CSP-Darknet P6 + 4-level PAFPN + YOLOPoseHead; YOLOv5's
+# YOLO-Pose s6 at 640 (paper: 57.5 AP on COCO val2017, no TTA; released
+# checkpoint Yolov5s6_pose_640, convert it with
+# tools/model_converters/yolopose2mmpose.py). The original architecture
+# (_base_/models/yolopose_yolov5-p6.py); test input as the original's: the
+# YOLOv5 letterbox to 640 x 640 (pad 114), RGB / 255. Training: YOLOv5's
 # schedule, 4 GPUs x 16 images; mosaic, random affine, HSV and flip
 # augmentation from mmpose's bottom-up transforms.
 _base_ = [
     './_base_/schedules/sgd-300e_yolov5.py',
     './_base_/datasets/coco_bottomup.py',
-    './_base_/models/yolopose_cspdarknet-p6.py',
+    './_base_/models/yolopose_yolov5-p6.py',
 ]
 
 input_size = (640, 640)
@@ -39,11 +42,9 @@ train_pipeline = [
 ]
 val_pipeline = [
     dict(type='LoadImage'),
-    dict(
-        type='BottomupResize',
-        input_size=input_size,
-        size_factor=64,
-        pad_val=(114, 114, 114)),
+    # test.py maps predictions back with the letterbox's own ratio and pad
+    dict(type='YOLOv5Letterbox', input_size=input_size, pad_val=114,
+         ratio_pad='letterbox'),
     dict(
         type='PackPoseInputs',
         meta_keys=('id', 'img_id', 'img_path', 'ori_shape', 'img_shape',

@@ -1,4 +1,5 @@
-# YOLO-Pose s6 at 960 (paper: 63.7 AP on COCO val2017, no TTA): the 640
+# YOLO-Pose s6 at 960 (paper: 63.7 AP on COCO val2017, no TTA; released
+# checkpoint Yolov5s6_pose_960): the 640
 # config with the input size changed.
 _base_ = ['./yolopose_s6_4xb16-300e_coco-640.py']
 

@@ -1,33 +1,39 @@
-# Demo / test model: a small YOLO-Pose (CSP-Darknet P6 at 1/8 width, P3-P6
-# heads) at 256 x 256, trained from scratch on the 4 shipped COCO images
+# Demo / test model: a small YOLO-Pose (the original YOLOv5-P6 architecture
+# at 1/8 width, P3-P6 heads, a plain 1x1 keypoint conv and the clean
+# per-anchor channel layout for training from scratch) at 256 x 256, trained from scratch on the 4 shipped COCO images
 # (batch 4: one iteration per epoch) and evaluated on the same images. No
 # augmentation, no pretrained weights (nothing can be downloaded here), no
 # EMA. To fit in a few hundred CPU iterations it departs from the paper's
-# training recipe (not from the method): AdamW at 1e-2 instead of SGD,
+# training recipe (not from the method): AdamW at 2e-2 instead of SGD,
 # BN momentum 0.1 instead of 0.03, keypoint-loss gain 1.0 instead of 0.1.
-# About 1-2 minutes on 2 idle CPU cores; reaches AP ~0.8 on these images.
+# About 1-2 minutes on 2 idle CPU cores; reaches AP ~0.65 on these images.
 _base_ = [
     './_base_/schedules/adam-300e-tiny.py',
     './_base_/datasets/coco-tiny_bottomup.py',
-    './_base_/models/yolopose_cspdarknet-p6.py',
+    './_base_/models/yolopose_yolov5-p6.py',
 ]
 
 input_size = (256, 256)
 deepen_factor = 0.33
 widen_factor = 0.125
+channels = [int(c * widen_factor) for c in (256, 512, 768, 1024)]
 norm_cfg = dict(type='BN', momentum=0.1, eps=0.001)
 model = dict(
     backbone=dict(
         deepen_factor=deepen_factor,
         widen_factor=widen_factor,
-        norm_cfg=norm_cfg,
-        init_cfg=None),
-    neck=dict(
-        in_channels=[32, 64, 96, 128], out_channels=32, norm_cfg=norm_cfg),
-    head=dict(in_channels=32, loss_kpt=dict(loss_weight=1.0)))
+        norm_cfg=norm_cfg),
+    neck=dict(in_channels=channels, num_csp_blocks=1, norm_cfg=norm_cfg),
+    head=dict(
+        in_channels=channels,
+        extra_stacked_convs=0,
+        layout='per_anchor',
+        loss_kpt=dict(loss_weight=1.0)))
 
+# lr 2e-2: AP 0.668 after the 300 iterations here (1e-2: 0.392; with the
+# former YOLOX-PAFPN neck 1e-2 gave 0.873)
 optim_wrapper = dict(
-    optimizer=dict(type='AdamW', lr=1e-2, weight_decay=0.0),
+    optimizer=dict(type='AdamW', lr=2e-2, weight_decay=0.0),
     clip_grad=dict(max_norm=10.0))
 
 codec = dict(type='YOLOXPoseAnnotationProcessor', input_size=input_size)
@@ -50,11 +56,7 @@ train_pipeline = [
 ]
 val_pipeline = [
     dict(type='LoadImage'),
-    dict(
-        type='BottomupResize',
-        input_size=input_size,
-        size_factor=64,
-        pad_val=(114, 114, 114)),
+    dict(type='YOLOv5Letterbox', input_size=input_size, pad_val=114),
     dict(
         type='PackPoseInputs',
         meta_keys=('id', 'img_id', 'img_path', 'ori_shape', 'img_shape',

@@ -1,8 +1,8 @@
 from .ae_swahr_head import AESWAHRHead
 from .kapao_head import KAPAOHead
 from .swahr_head import SWAHRHead
-from .yolo_anchor_head import LevelAssignment, YOLOAnchorHead
+from .yolo_anchor_head import YOLOAnchorHead
 from .yolo_pose_head import YOLOPoseHead
 
-__all__ = ['LevelAssignment', 'YOLOAnchorHead', 'YOLOPoseHead', 'SWAHRHead',
-           'AESWAHRHead', 'KAPAOHead']
+__all__ = ['YOLOAnchorHead', 'YOLOPoseHead', 'SWAHRHead', 'AESWAHRHead',
+           'KAPAOHead']

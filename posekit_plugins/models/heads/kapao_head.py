@@ -8,8 +8,9 @@ from mmpose.registry import MODELS
 from mmpose.utils.typing import ConfigType, OptConfigType
 from torch import Tensor
 
+from ..task_modules import LevelAssignment, decode_kapao_keypoints
 from ..utils.kapao_fusion import fuse_keypoint_objects
-from .yolo_anchor_head import LevelAssignment, YOLOAnchorHead
+from .yolo_anchor_head import YOLOAnchorHead
 
 #: KAPAO's inference settings (``val.py``), used for keys ``test_cfg`` lacks
 KAPAO_TEST_CFG = dict(
@@ -24,6 +25,7 @@ KAPAO_TEST_CFG = dict(
     fusion_person_thr=0.3,
     fusion_tol=50.0,
     fusion_tol_mode='input',
+    clip_keypoints=True,
 )
 _TOL_MODES = ('input', 'original', 'person')
 
@@ -72,6 +74,13 @@ class KAPAOHead(YOLOAnchorHead):
       converted with the sample's ``input_scale / input_size``;
     - ``'person'``: a fraction of each person's size ``sqrt(w * h)`` of its
       predicted box.
+
+    Keypoint-object centres come from their boxes clipped to the image (as
+    the original); poses are fused unclipped and then, with
+    ``clip_keypoints`` (default True), clipped to the image. The original
+    clips only keypoints 0 and 1, before fusion (its ``clip_coords`` clamps
+    columns 0-3 of the pose array, meant for boxes); a difference only for
+    those two keypoints when predicted outside the image.
 
     ``pred_instances``: ``bboxes``, ``bbox_scores`` (= ``scores``, the person
     score COCO ranks by; use ``CocoMetric(score_mode='bbox',
@@ -204,8 +213,7 @@ class KAPAOHead(YOLOAnchorHead):
     def decode_kpt_cell(self, raw_extra: Tensor, anchors: Tensor) -> Tensor:
         """Raw (..., 2K) to keypoints (..., K, 2) in grid units from the cell
         corner; ``anchors`` (..., 2) in grid units."""
-        t = raw_extra.unflatten(-1, (self.num_keypoints, 2))
-        return (t.sigmoid() * 4 - 2) * anchors[..., None, :]
+        return decode_kapao_keypoints(raw_extra, anchors, self.num_keypoints)
 
     def decode_extra(self, raw_extra: Tensor, grid: Tensor, stride: int,
                      anchors: Tensor) -> Dict[str, Tensor]:
@@ -252,9 +260,13 @@ class KAPAOHead(YOLOAnchorHead):
                         img_meta: dict, cfg: dict) -> InstanceData:
         """Two NMS passes (pose objects, keypoint objects), then fusion."""
         cfg = {**KAPAO_TEST_CFG, **cfg}
+        # fuse on the unclipped poses and clip afterwards: the original's
+        # clip_coords clamps only pose columns 0-3 (keypoints 0 and 1) before
+        # fusion, so keypoints 2..K-1 enter it unclipped
         res = super()._predict_single({
             **decoded, 'cls': decoded['pose_cls']
-        }, img_i, img_meta, cfg)
+        }, img_i, img_meta, {**cfg, 'clip_keypoints': False})
+        bounds = self.image_bounds(img_meta)
         person_scores = res.scores
         kpt_scores = person_scores[:, None].expand(
             -1, self.num_keypoints).clone()
@@ -267,7 +279,8 @@ class KAPAOHead(YOLOAnchorHead):
                                        cfg['kpt_score_thr'],
                                        cfg['kpt_nms_thr'], cfg['nms_pre'],
                                        cfg['kpt_max_per_img'])
-            kb = bboxes[keep]
+            # centres of the boxes clipped to the image, as the original
+            kb = self.clip_xy(bboxes[keep], bounds)
             fused = fuse_keypoint_objects(
                 res.keypoints,
                 person_scores,
@@ -279,6 +292,8 @@ class KAPAOHead(YOLOAnchorHead):
             res.keypoints = fused.keypoints
             kpt_scores = torch.where(fused.sources >= 0,
                                      fused.keypoint_scores, kpt_scores)
+        if cfg['clip_keypoints']:
+            res.keypoints = self.clip_xy(res.keypoints, bounds)
         res.keypoint_scores = kpt_scores
         res.keypoints_visible = kpt_scores
         return res

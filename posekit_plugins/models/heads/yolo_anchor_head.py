@@ -1,10 +1,11 @@
 """A YOLOv5-style dense anchor head: the base of YOLO-Pose and KAPAO heads."""
 import math
-from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
+import numpy as np
 import torch
 import torch.nn as nn
-from mmcv.cnn import DepthwiseSeparableConvModule
+from mmcv.cnn import ConvModule
 from mmdet.structures.bbox import bbox_cxcywh_to_xyxy, bbox_xyxy_to_cxcywh
 from mmengine.model import BaseModule
 from mmengine.structures import InstanceData
@@ -18,6 +19,8 @@ from mmpose.utils.typing import (
 )
 from torch import Tensor
 from torchvision.ops import batched_nms
+
+from ..task_modules import LevelAssignment, YOLOv5Assigner, cell_grid, decode_box_cell
 
 #: YOLOv5 anchors (w, h) in input pixels, for strides (8, 16, 32)
 YOLOV5_ANCHORS_P5 = (((10, 13), (16, 30), (33, 23)),
@@ -34,26 +37,6 @@ YOLOV5_OBJ_LEVEL_WEIGHTS = {
     4: (4.0, 1.0, 0.25, 0.06),
     5: (4.0, 1.0, 0.25, 0.06, 0.02),
 }
-#: the 5 candidate cell offsets of YOLOv5's assignment: own cell, then the
-#: left, upper, right and lower neighbours (scaled by ``neighbour_thr``)
-_CELL_OFFSETS = ((0, 0), (1, 0), (0, 1), (-1, 0), (0, -1))
-
-
-class LevelAssignment(NamedTuple):
-    """Positives of one level, one row per (ground truth, anchor, cell).
-
-    All fields are 1-D tensors of length M (the number of positives):
-    ``img_idx`` (image in the batch), ``anchor_idx`` (anchor of the level),
-    ``grid_x``/``grid_y`` (cell column/row, clamped to the map), ``gt_idx``
-    (row of the batch targets).
-    """
-    img_idx: Tensor
-    anchor_idx: Tensor
-    grid_x: Tensor
-    grid_y: Tensor
-    gt_idx: Tensor
-
-
 class YOLOAnchorHead(BaseModule):
     """Shared base of YOLOv5-style dense anchor heads (YOLO-Pose, KAPAO).
 
@@ -111,8 +94,22 @@ class YOLOAnchorHead(BaseModule):
             level; defaults to YOLOv5's for the number of levels.
         obj_iou_ratio (float): YOLOv5's ``gr``: objectness target
             ``(1 - gr) + gr * iou``.
-        extra_stacked_convs (int): Depthwise-separable 3x3 convs before the
-            1x1 conv of the extra branch (0: a plain 1x1 conv like the box).
+        extra_stacked_convs (int): Depthwise 3x3 convs (BN, SiLU) of the
+            extra branch before its 1x1 output conv, with a 1x1 conv (BN,
+            SiLU) between each two (0: a plain 1x1 conv like the box). 6 is
+            YOLO-Pose's ``dw_conv_kpt`` branch (11 conv layers, then the
+            output conv, in the original's order).
+        layout (str): How the channels of the box and extra convs are split
+            between anchors. ``'per_anchor'``: each conv's output is viewed
+            as (A, channels of one anchor) and the two are concatenated per
+            anchor. ``'original'``: YOLO-Pose's released models: the two
+            outputs are concatenated along channels first and the result
+            viewed as (A, C), so anchor 0 takes its box, objectness and
+            classes from the box conv and the first extra channels from
+            the rest of the box conv, while anchors 1..A-1 take everything
+            from the extra branch. Those weights were trained that way, so
+            a faithful model must compute the same thing; train from
+            scratch with ``'per_anchor'``.
         loss_bbox, loss_obj, loss_cls (dict): Loss configs; ``loss_cls`` may
             be None.
         yolov5_loss_scaling (bool): Apply YOLOv5's gain rescaling and the
@@ -143,6 +140,7 @@ class YOLOAnchorHead(BaseModule):
                  obj_level_weights: Optional[Sequence[float]] = None,
                  obj_iou_ratio: float = 1.0,
                  extra_stacked_convs: int = 0,
+                 layout: str = 'per_anchor',
                  loss_bbox: ConfigType = dict(
                      type='mmdet.CIoULoss', reduction='mean', loss_weight=0.05),
                  loss_obj: ConfigType = dict(
@@ -190,13 +188,16 @@ class YOLOAnchorHead(BaseModule):
         if len(obj_level_weights) != nl:
             raise ValueError('obj_level_weights needs one weight per level')
         self.obj_level_weights = tuple(float(w) for w in obj_level_weights)
-        self.anchor_ratio_thr = anchor_ratio_thr
-        self.neighbour_thr = neighbour_thr
+        self.assigner = YOLOv5Assigner(anchor_ratio_thr, neighbour_thr)
         self.obj_iou_ratio = obj_iou_ratio
         self.yolov5_loss_scaling = yolov5_loss_scaling
         self.ref_input_size = ref_input_size
         self.obj_prior_per_image = obj_prior_per_image
         self.extra_stacked_convs = extra_stacked_convs
+        if layout not in ('per_anchor', 'original'):
+            raise ValueError(f"layout must be 'per_anchor' or 'original', got "
+                             f'{layout!r}')
+        self.layout = layout
 
         self.loss_bbox = MODELS.build(loss_bbox)
         self.loss_obj = MODELS.build(loss_obj)
@@ -224,14 +225,18 @@ class YOLOAnchorHead(BaseModule):
         ) if self.num_extra_channels > 0 else None
 
     def _build_extra_branch(self, in_channels: int) -> nn.Module:
-        """The branch predicting the E extra channels of every anchor."""
-        layers: List[nn.Module] = [
-            DepthwiseSeparableConvModule(
-                in_channels, in_channels, 3, padding=1,
-                norm_cfg=dict(type='BN', momentum=0.03, eps=0.001),
-                act_cfg=dict(type='SiLU')) for _ in range(
-                    self.extra_stacked_convs)
-        ]
+        """The branch predicting the E extra channels of every anchor:
+        ``extra_stacked_convs`` depthwise 3x3 convs with a pointwise conv
+        between each two, then the 1x1 output conv."""
+        cfg = dict(norm_cfg=dict(type='BN', momentum=0.03, eps=0.001),
+                   act_cfg=dict(type='SiLU'))
+        layers: List[nn.Module] = []
+        for i in range(self.extra_stacked_convs):
+            if i > 0:
+                layers.append(ConvModule(in_channels, in_channels, 1, **cfg))
+            layers.append(
+                ConvModule(in_channels, in_channels, 3, padding=1,
+                           groups=in_channels, **cfg))
         layers.append(
             nn.Conv2d(in_channels, self.num_anchors * self.num_extra_channels,
                       1))
@@ -260,11 +265,17 @@ class YOLOAnchorHead(BaseModule):
         A = self.num_anchors
         for i, x in enumerate(feats):
             B, _, H, W = x.shape
-            y = self.det_convs[i](x).view(B, A, self.num_det_channels, H, W)
-            if self.extra_convs is not None:
-                e = self.extra_convs[i](x).view(B, A, self.num_extra_channels,
-                                                H, W)
-                y = torch.cat([y, e], dim=2)
+            y = self.det_convs[i](x)
+            if self.extra_convs is None:
+                y = y.view(B, A, -1, H, W)
+            elif self.layout == 'original':
+                y = torch.cat([y, self.extra_convs[i](x)], dim=1).view(
+                    B, A, -1, H, W)
+            else:
+                y = torch.cat([
+                    y.view(B, A, -1, H, W),
+                    self.extra_convs[i](x).view(B, A, -1, H, W)
+                ], dim=2)
             outs.append(y.permute(0, 1, 3, 4, 2).contiguous())
         return tuple(outs)
 
@@ -379,71 +390,12 @@ class YOLOAnchorHead(BaseModule):
     def assign(self, bboxes: Tensor, img_idx: Tensor,
                featmap_sizes: Sequence[Tuple[int, int]]
                ) -> List[LevelAssignment]:
-        """YOLOv5's assignment of ground-truth boxes to anchors and cells.
-
-        Args:
-            bboxes (Tensor): (T, 4) xyxy boxes in input pixels.
-            img_idx (Tensor): (T,) image index of each box.
-            featmap_sizes: (H, W) of each level.
-
-        Returns:
-            list[LevelAssignment]: The positives of each level.
-        """
-        device = bboxes.device
-        cxcy = (bboxes[:, :2] + bboxes[:, 2:]) / 2
-        wh = bboxes[:, 2:] - bboxes[:, :2]
-        g = self.neighbour_thr
-        offsets = torch.tensor(_CELL_OFFSETS, dtype=bboxes.dtype,
-                               device=device) * g
-        results = []
-        for lvl, (h, w) in enumerate(featmap_sizes):
-            stride = self.featmap_strides[lvl]
-            anchors = self.anchors[lvl].to(bboxes) / stride  # (A, 2) grid
-            gxy = cxcy / stride
-            gwh = wh / stride
-            # (A, T): shape match against each anchor (degenerate boxes give
-            # an infinite ratio and match nothing)
-            r = gwh[None] / anchors[:, None]
-            ratio = torch.maximum(r, 1 / r).amax(-1)
-            a_idx, t_idx = (ratio < self.anchor_ratio_thr).nonzero(
-                as_tuple=True)
-            gxy_m = gxy[t_idx]
-            gxy_inv = gxy.new_tensor([w, h]) - gxy_m
-            left, up = ((gxy_m % 1 < g) & (gxy_m > 1)).T
-            right, down = ((gxy_inv % 1 < g) & (gxy_inv > 1)).T
-            sel = torch.stack(
-                [torch.ones_like(left), left, up, right, down])  # (5, M)
-            rep = sel.nonzero(as_tuple=True)  # (offset k, match m)
-            cell = (gxy_m[rep[1]] - offsets[rep[0]]).floor().long()
-            gx = cell[:, 0].clamp(0, w - 1)
-            gy = cell[:, 1].clamp(0, h - 1)
-            gt = t_idx[rep[1]]
-            results.append(
-                LevelAssignment(
-                    img_idx=img_idx[gt],
-                    anchor_idx=a_idx[rep[1]],
-                    grid_x=gx,
-                    grid_y=gy,
-                    gt_idx=gt))
-        return results
+        """YOLOv5's positives of each level (see :class:`YOLOv5Assigner`)
+        for (T, 4) xyxy boxes in input pixels and their (T,) image index."""
+        return self.assigner.assign(bboxes, img_idx, featmap_sizes,
+                                    self.featmap_strides, self.anchors)
 
     # ------------------------------------------------------------ decoding
-    @staticmethod
-    def decode_box_cell(raw: Tensor, anchors: Tensor) -> Tensor:
-        """Raw (..., 4) to (x, y, w, h) in grid units, xy from the cell
-        corner; ``anchors`` (..., 2) in grid units."""
-        xy = raw[..., :2].sigmoid() * 2 - 0.5
-        wh = (raw[..., 2:4].sigmoid() * 2).pow(2) * anchors
-        return torch.cat([xy, wh], dim=-1)
-
-    @staticmethod
-    def _grid(h: int, w: int, like: Tensor) -> Tensor:
-        """(H, W, 2) cell corners (x, y) in grid units."""
-        ys = torch.arange(h, device=like.device, dtype=like.dtype)
-        xs = torch.arange(w, device=like.device, dtype=like.dtype)
-        gy, gx = torch.meshgrid(ys, xs, indexing='ij')
-        return torch.stack([gx, gy], dim=-1)
-
     def decode_extra(self, raw_extra: Tensor, grid: Tensor, stride: int,
                      anchors: Tensor) -> Dict[str, Tensor]:
         """Decode the extra channels of a level for inference.
@@ -471,9 +423,9 @@ class YOLOAnchorHead(BaseModule):
         for lvl, out in enumerate(outputs):
             B, A, H, W, _ = out.shape
             stride = self.featmap_strides[lvl]
-            grid = self._grid(H, W, out)
+            grid = cell_grid(H, W, out)
             anchors = self.anchors[lvl].to(out) / stride
-            box = self.decode_box_cell(out[..., :4], anchors[None, :, None,
+            box = decode_box_cell(out[..., :4], anchors[None, :, None,
                                                              None])
             xy = (box[..., :2] + grid) * stride
             wh = box[..., 2:] * stride
@@ -553,7 +505,7 @@ class YOLOAnchorHead(BaseModule):
             if asg.gt_idx.numel() > 0:
                 ps = out[asg.img_idx, asg.anchor_idx, asg.grid_y, asg.grid_x]
                 anchors = self.anchors[lvl].to(out)[asg.anchor_idx] / stride
-                pbox = self.decode_box_cell(ps[:, :4], anchors)
+                pbox = decode_box_cell(ps[:, :4], anchors)
                 cell = torch.stack([asg.grid_x, asg.grid_y], -1).to(out)
                 tbox = bbox_xyxy_to_cxcywh(targets['bboxes'][asg.gt_idx] /
                                            stride)
@@ -641,21 +593,51 @@ class YOLOAnchorHead(BaseModule):
                                    cfg.get('nms_thr', 0.6),
                                    cfg.get('nms_pre', 30000),
                                    cfg.get('max_per_img', 300))
-        bboxes = bboxes[keep]
-        if 'input_size' in img_meta:
-            w, h = img_meta['input_size']
-            bboxes = torch.stack([
-                bboxes[:, 0].clamp(0, w), bboxes[:, 1].clamp(0, h),
-                bboxes[:, 2].clamp(0, w), bboxes[:, 3].clamp(0, h)
-            ], -1)
+        bounds = self.image_bounds(img_meta)
         res = InstanceData(
-            bboxes=bboxes,
+            bboxes=self.clip_xy(bboxes[keep], bounds),
             scores=scores[keep],
             bbox_scores=scores[keep],
             labels=labels[keep])
         for k, v in self._pack_results(decoded, img_i, keep).items():
             res.set_field(v, k)
+        if 'keypoints' in res and cfg.get('clip_keypoints', True):
+            res.keypoints = self.clip_xy(res.keypoints, bounds)
         return res
+
+    @staticmethod
+    def image_bounds(img_meta: dict) -> Optional[Tuple[float, ...]]:
+        """(x0, y0, x1, y1): the original image in input pixels.
+
+        With ``input_center``/``input_scale`` (mmpose's bottom-up resize or
+        :class:`YOLOv5Letterbox`) and ``ori_shape``, the image without its
+        padding, so that clipping here equals clipping in the original image
+        after ``BottomupPoseEstimator`` maps the predictions back (as the
+        originals do); else the whole input, else None.
+        """
+        if 'input_size' not in img_meta:
+            return None
+        w, h = (float(v) for v in img_meta['input_size'])
+        if not {'input_center', 'input_scale', 'ori_shape'} <= set(img_meta):
+            return (0.0, 0.0, w, h)
+        center = np.asarray(img_meta['input_center'], np.float64)
+        scale = np.asarray(img_meta['input_scale'], np.float64)
+        per_px = np.array([w, h]) / scale  # input pixels per original one
+        oh, ow = img_meta['ori_shape'][:2]
+        lo = (0.5 * scale - center) * per_px
+        hi = (np.array([ow, oh]) - center + 0.5 * scale) * per_px
+        return (float(lo[0]), float(lo[1]), float(hi[0]), float(hi[1]))
+
+    @staticmethod
+    def clip_xy(xy: Tensor, bounds: Optional[Tuple[float, ...]]) -> Tensor:
+        """Clamp (..., 2k) interleaved x, y coordinates to ``bounds``."""
+        if bounds is None:
+            return xy
+        shape = xy.shape
+        pts = xy.reshape(*shape[:-1], -1, 2)
+        pts = torch.stack([pts[..., 0].clamp(bounds[0], bounds[2]),
+                           pts[..., 1].clamp(bounds[1], bounds[3])], -1)
+        return pts.reshape(shape)
 
     def predict_by_feat(self, outputs: Sequence[Tensor],
                         batch_data_samples: OptSampleList,

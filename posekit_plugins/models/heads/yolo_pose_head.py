@@ -6,7 +6,8 @@ from mmpose.registry import MODELS
 from mmpose.utils.typing import ConfigType, OptConfigType
 from torch import Tensor
 
-from .yolo_anchor_head import LevelAssignment, YOLOAnchorHead
+from ..task_modules import LevelAssignment, decode_yolopose_keypoints
+from .yolo_anchor_head import YOLOAnchorHead
 
 
 @MODELS.register_module()
@@ -37,10 +38,12 @@ class YOLOPoseHead(YOLOAnchorHead):
     positives) so that ``score = obj * cls`` stays meaningful.
 
     Inference: ``score = obj * cls > score_thr`` (0.001), NMS IoU
-    ``nms_thr`` (0.6), at most ``max_per_img`` (300); each detection carries
-    its keypoints; ``keypoint_scores`` are the keypoint confidences and the
-    score COCO ranks by is the box score (use ``CocoMetric(score_mode='bbox',
-    nms_mode='none')``).
+    ``nms_thr`` (0.6; the original evaluates with 0.65), at most
+    ``max_per_img`` (300); each detection carries its keypoints; boxes and
+    (``clip_keypoints``, default True) keypoints are clipped to the image,
+    as the original's ``scale_coords`` does; ``keypoint_scores`` are the
+    keypoint confidences and the score COCO ranks by is the box score (use
+    ``CocoMetric(score_mode='bbox', nms_mode='none')``).
 
     Note:
         - batch size: B; keypoints: K; anchors per level: A
@@ -49,7 +52,9 @@ class YOLOPoseHead(YOLOAnchorHead):
           bboxes (N, 4) xyxy, bbox_scores (N,), in input pixels (mmpose's
           ``BottomupPoseEstimator`` maps them to the original image)
 
-        Paper: https://arxiv.org/abs/2204.06806
+        Paper: https://arxiv.org/abs/2204.06806 ; the released models need
+        ``extra_stacked_convs=6, layout='original'`` (see
+        :class:`YOLOAnchorHead` and docs/onestage_parity.md)
 
     Args:
         num_keypoints (int): K.
@@ -102,11 +107,10 @@ class YOLOPoseHead(YOLOAnchorHead):
         return out
 
     # ------------------------------------------------------------- decoding
-    def decode_kpt_cell(self, raw_extra: Tensor):
+    def decode_kpt_cell(self, raw_extra: Tensor) -> Tuple[Tensor, Tensor]:
         """Raw (..., 3K) to keypoints (..., K, 2) in grid units from the
         cell corner and confidence logits (..., K)."""
-        r = raw_extra.unflatten(-1, (self.num_keypoints, 3))
-        return r[..., :2] * 2 - 0.5, r[..., 2]
+        return decode_yolopose_keypoints(raw_extra, self.num_keypoints)
 
     def decode_extra(self, raw_extra: Tensor, grid: Tensor, stride: int,
                      anchors: Tensor) -> Dict[str, Tensor]:

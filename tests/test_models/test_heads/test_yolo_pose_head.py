@@ -379,3 +379,56 @@ def test_tiny_model_overfits_coco_tiny(tmp_path):
           f'{train_s:.0f} s, COCO AP {metrics["coco/AP"]:.3f}, AP50 '
           f'{metrics["coco/AP .5"]:.3f}')
     assert metrics['coco/AP'] > 0.5
+
+
+# ------------------------------------------------------- original layout
+def test_dw_keypoint_branch_is_the_originals():
+    """``extra_stacked_convs=6``: YOLO-Pose's ``dw_conv_kpt`` branch, 6
+    depthwise 3x3 convs with a 1x1 conv between each two, then the output
+    conv (12 layers, in the original's order)."""
+    head = build_head(strides=(8, 16, 32, 64), in_channels=[8, 16, 24, 32],
+                      extra_stacked_convs=6)
+    for c, branch in zip([8, 16, 24, 32], head.extra_convs):
+        assert len(branch) == 12
+        for i, layer in enumerate(branch[:11]):
+            conv = layer.conv
+            if i % 2 == 0:
+                assert (conv.kernel_size, conv.groups) == ((3, 3), c)
+            else:
+                assert (conv.kernel_size, conv.groups) == ((1, 1), 1)
+            assert conv.bias is None and layer.bn.eps == 1e-3
+        assert isinstance(branch[11], torch.nn.Conv2d)
+        assert tuple(branch[11].weight.shape) == (3 * 51, c, 1, 1)
+
+
+def test_original_layout_is_cat_then_view():
+    """``layout='original'`` splits cat(box conv, keypoint branch) into
+    anchors as the original ``view(bs, na, no, ny, nx)`` does; anchor 0's
+    box comes from the box conv in both layouts, anchors 1-2's from the
+    keypoint branch in the original one only."""
+    torch.manual_seed(0)
+    feats = [torch.randn(2, 16, s, s) for s in (8, 4)]
+    heads = {
+        layout: build_head(strides=(8, 16), in_channels=16,
+                           extra_stacked_convs=1, layout=layout,
+                           anchors=(((10, 13), (16, 30), (33, 23)),
+                                    ((30, 61), (62, 45), (59, 119)))).eval()
+        for layout in ('original', 'per_anchor')
+    }
+    heads['per_anchor'].load_state_dict(heads['original'].state_dict())
+    outs = {k: h(feats) for k, h in heads.items()}
+    head = heads['original']
+    for lvl, x in enumerate(feats):
+        B, _, H, W = x.shape
+        det, kpt = head.det_convs[lvl](x), head.extra_convs[lvl](x)
+        want = torch.cat([det, kpt], 1).view(B, 3, 57, H, W)
+        assert torch.equal(outs['original'][lvl],
+                           want.permute(0, 1, 3, 4, 2))
+        clean = torch.cat([det.view(B, 3, 6, H, W), kpt.view(B, 3, 51, H, W)],
+                          2).permute(0, 1, 3, 4, 2)
+        assert torch.equal(outs['per_anchor'][lvl], clean)
+        o, p = outs['original'][lvl], outs['per_anchor'][lvl]
+        assert torch.equal(o[:, 0, ..., :6], p[:, 0, ..., :6])
+        assert not torch.allclose(o[:, 1, ..., :6], p[:, 1, ..., :6])
+    with pytest.raises(ValueError, match='layout'):
+        build_head(layout='interleaved')

@@ -6,7 +6,16 @@ import torch
 from posekit_plugins.models.utils import (
     fuse_keypoint_objects,
     fuse_keypoint_objects_sequential,
+    kapao_fusion,
 )
+
+# the two implementations behind fuse_keypoint_objects: numpy for CPU
+# tensors, torch for other devices (tested here on CPU tensors)
+PATHS = {'host': kapao_fusion._fuse_host, 'torch': kapao_fusion._fuse_torch}
+
+
+def run_path(path, kp, ps, xy, sc, lab, tol=50.0, thr=0.3, init=None):
+    return PATHS[path](kp, ps, xy, sc, lab, tol, init, thr)
 
 K = 3
 
@@ -158,16 +167,18 @@ def random_scene(rng, dense):
             tol)
 
 
-def test_vectorised_equals_the_sequential_loop_on_random_scenes():
+@pytest.mark.parametrize('path', [None, 'host', 'torch'])
+def test_vectorised_equals_the_sequential_loop_on_random_scenes(path):
     rng = np.random.default_rng(0)
     rounds = []
-    for i in range(400):
+    for i in range(200 if path == 'torch' else 400):  # torch: slower
         kp, ps, objs, conf, lab, tol = random_scene(rng, dense=i % 2 == 0)
-        out = fuse_keypoint_objects(
-            torch.from_numpy(kp), torch.from_numpy(ps),
-            torch.from_numpy(objs), torch.from_numpy(conf),
-            torch.from_numpy(lab),
-            tol=torch.from_numpy(tol) if isinstance(tol, np.ndarray) else tol)
+        args = [torch.from_numpy(a) for a in (kp, ps, objs, conf, lab)]
+        tol_t = torch.from_numpy(tol) if isinstance(tol, np.ndarray) else tol
+        if path is None:
+            out = fuse_keypoint_objects(*args, tol=tol_t)
+        else:
+            out = run_path(path, *args, tol=tol_t)
         ref = fuse_keypoint_objects_sequential(kp, ps, objs, conf, lab, tol)
         for got, exp in zip(out[:3], ref):
             np.testing.assert_array_equal(got.numpy(), exp, err_msg=str(i))
@@ -191,3 +202,178 @@ def test_float32_and_cuda():
         torch.testing.assert_close(out.keypoints.cpu().double(),
                                    ref.keypoints, atol=1e-4, rtol=0)
         assert torch.equal(out.sources.cpu(), ref.sources)
+    # both devices take the same decisions (float64 distances on both)
+    if torch.cuda.is_available():
+        cpu = fuse_keypoint_objects(*args, tol=50.0)
+        gpu = fuse_keypoint_objects(*[a.cuda() for a in args], tol=50.0)
+        for got, exp in zip(gpu[:3], cpu[:3]):
+            assert torch.equal(got.cpu(), exp)
+
+
+def realistic_scene(rng, P, K=17, size=1280.0, cap=300):
+    """P persons above the threshold (and a few under it), ~90 % of their
+    keypoints found as keypoint objects plus spurious ones, at most
+    ``cap`` objects in descending confidence (the NMS output), float32."""
+    n = P + P // 4 + 1
+    centres = rng.uniform(100, size - 100, (n, 2))
+    truth = centres[:, None] + rng.uniform(30, 150, (n, 1, 1)) * \
+        rng.uniform(-1, 1, (n, K, 2))
+    pose = truth + rng.normal(0, 6, truth.shape)
+    ps = np.concatenate([rng.uniform(0.35, 1, P), rng.uniform(0, 0.3, n - P)])
+    found = rng.random((P, K)) < 0.9
+    xy = truth[:P][found] + rng.normal(0, 2, (int(found.sum()), 2))
+    lab = np.nonzero(found)[1]
+    sc = rng.uniform(0.3, 1, len(xy))
+    extra = rng.poisson(2 * P)
+    near = truth[:P].reshape(-1, 2)[rng.integers(0, P * K, extra)]
+    xy = np.concatenate([xy, near + rng.normal(0, 25, (extra, 2))])
+    lab = np.concatenate([lab, rng.integers(0, K, extra)])
+    sc = np.concatenate([sc, rng.uniform(0.2, 0.6, extra)])
+    keep = np.argsort(-sc, kind='stable')[:cap]
+    f4 = np.float32
+    return (pose.astype(f4), ps.astype(f4), xy[keep].astype(f4),
+            sc[keep].astype(f4), lab[keep])
+
+
+@pytest.mark.parametrize('persons', [1, 2, 10, 100])
+def test_both_paths_equal_the_loop_on_realistic_scenes(persons):
+    rng = np.random.default_rng(persons)
+    for _ in range(10 if persons < 100 else 3):
+        scene = realistic_scene(rng, persons)
+        ref = fuse_keypoint_objects_sequential(*scene)
+        args = [torch.from_numpy(a) for a in scene]
+        for path in PATHS:
+            out = run_path(path, *args)
+            assert out.keypoints.dtype == torch.float32
+            np.testing.assert_array_equal(out.keypoints.numpy(),
+                                          ref[0].astype(np.float32))
+            np.testing.assert_array_equal(out.keypoint_scores.numpy(),
+                                          ref[1].astype(np.float32))
+            np.testing.assert_array_equal(out.sources.numpy(), ref[2])
+        # a realistic scene does fuse (most of its keypoint objects)
+        assert (ref[2] >= 0).sum() >= 0.5 * len(scene[2])
+
+
+def test_cpu_tensors_take_the_host_path(monkeypatch):
+
+    def boom(*args):
+        raise AssertionError('torch path used for CPU tensors')
+
+    monkeypatch.setattr(kapao_fusion, '_fuse_torch', boom)
+    rng = np.random.default_rng(3)
+    scene = realistic_scene(rng, 4)
+    args = [torch.from_numpy(a) for a in scene]
+    args[0].requires_grad_(True)  # as from a model outside no_grad
+    out = fuse_keypoint_objects(*args)
+    assert (out.sources >= 0).any() and not out.keypoints.requires_grad
+
+
+@pytest.mark.parametrize('path', list(PATHS))
+def test_ties(path):
+    # exact distance tie: the first person (among those taking part) wins
+    kp = torch.tensor([[[0., 0.]], [[20., 0.]], [[-20., 0.]]])
+    ps = torch.tensor([0.9, 0.9, 0.9])
+    xy = torch.tensor([[10., 0.], [-10., 0.]])
+    out = run_path(path, kp, ps, xy, torch.tensor([0.8, 0.7]),
+                   torch.tensor([0, 0]))
+    # the first object ties persons 0 and 1 and takes person 0; the second
+    # then finds person 0's keypoint at 10 (20 px), person 2's at -20
+    # (10 px): person 2
+    assert out.sources[:, 0].tolist() == [0, -1, 1]
+    # confidence tie: the given order decides who comes first
+    xy = torch.tensor([[3., 0.], [1., 0.]])
+    out = run_path(path, kp[:1], ps[:1], xy, torch.tensor([0.8, 0.8]),
+                   torch.tensor([0, 0]))
+    assert out.sources[0, 0] == 0 and out.keypoints[0, 0].tolist() == [3, 0]
+    out = run_path(path, kp[:1], ps[:1], xy.flip(0),
+                   torch.tensor([0.8, 0.8]), torch.tensor([0, 0]))
+    assert out.sources[0, 0] == 0 and out.keypoints[0, 0].tolist() == [1, 0]
+
+
+@pytest.mark.parametrize('path', list(PATHS))
+def test_tie_of_norms_not_of_squares(path):
+    # person 0's squared distance is one ulp larger than person 1's, but the
+    # norms (what the original's np.linalg.norm + np.argmin compare) are
+    # equal: the first person wins, as in the original
+    a0 = [5.802057135359058, 13.097395084444427]
+    a1 = [14.325, 0.0]
+    assert a0[0]**2 + a0[1]**2 > a1[0]**2
+    assert np.sqrt(a0[0]**2 + a0[1]**2) == np.sqrt(a1[0]**2)
+    kp = torch.tensor([[a0], [a1]], dtype=torch.float64)
+    args = (kp, torch.tensor([0.9, 0.9], dtype=torch.float64),
+            torch.zeros((1, 2), dtype=torch.float64),
+            torch.tensor([0.5], dtype=torch.float64), torch.tensor([0]))
+    out = run_path(path, *args)
+    assert out.sources[:, 0].tolist() == [0, -1]
+    ref = fuse_keypoint_objects_sequential(*[a.numpy() for a in args])
+    assert ref[2][:, 0].tolist() == [0, -1]
+    # a third person (more than one taking part matters for the host path)
+    kp3 = torch.cat([kp, kp[1:] + 100])
+    out = run_path(path, kp3, torch.full((3, ), 0.9, dtype=torch.float64),
+                   *args[2:])
+    assert out.sources[:, 0].tolist() == [0, -1, -1]
+
+
+@pytest.mark.parametrize('path', list(PATHS))
+def test_half_precision_inputs_use_float64_distances(path):
+    # squared distances of 280 and 320 px overflow float16 (max 65504): a
+    # float16 computation would see two infinities and take person 0
+    kp = torch.tensor([[[0., 0.]], [[600., 0.]]], dtype=torch.float16)
+    ps = torch.tensor([0.9, 0.9], dtype=torch.float16)
+    xy = torch.tensor([[320., 0.]], dtype=torch.float16)
+    sc = torch.tensor([0.5], dtype=torch.float16)
+    lab = torch.tensor([0])
+    out = run_path(path, kp, ps, xy, sc, lab, tol=1000.0)
+    assert out.sources[:, 0].tolist() == [-1, 0]
+    assert out.keypoints.dtype == out.keypoint_scores.dtype == torch.float16
+    assert out.keypoints[1, 0].tolist() == [320, 0]
+    # random scenes in float16 and bfloat16: the loop on the same values
+    rng = np.random.default_rng(5)
+    for dtype in (torch.float16, torch.bfloat16):
+        for i in range(40):
+            kp, ps, objs, conf, lab, tol = random_scene(rng, dense=i % 2 == 0)
+            # person scores off the threshold (compared in their own dtype,
+            # float64 in the loop: see the next test)
+            ps = np.where(abs(ps - 0.3) < 0.01, 0.5, ps)
+            args = [torch.from_numpy(a).to(dtype) for a in (kp, ps, objs,
+                                                             conf)]
+            args.append(torch.from_numpy(lab))
+            tol = float(np.max(tol))
+            out = run_path(path, *args, tol=tol)
+            ref = fuse_keypoint_objects_sequential(
+                *[a.double().numpy() for a in args[:4]], lab, tol)
+            np.testing.assert_array_equal(out.sources.numpy(), ref[2])
+            assert torch.equal(out.keypoints,
+                               torch.from_numpy(ref[0]).to(dtype))
+            assert torch.equal(out.keypoint_scores,
+                               torch.from_numpy(ref[1]).to(dtype))
+
+
+@pytest.mark.parametrize('path', list(PATHS))
+@pytest.mark.parametrize('dtype', [torch.float16, torch.bfloat16])
+def test_person_threshold_in_the_scores_dtype(path, dtype):
+    # 0.3 rounded to the scores' dtype is not above 0.3 (rounded alike), as
+    # numpy/torch compare a low-precision array with a Python float
+    kp = torch.tensor([[[0., 0.]], [[100., 0.]]], dtype=dtype)
+    ps = torch.tensor([0.3, 0.9], dtype=dtype)
+    xy = torch.tensor([[1., 0.], [99., 0.]], dtype=dtype)
+    out = run_path(path, kp, ps, xy, torch.tensor([0.5, 0.5], dtype=dtype),
+                   torch.tensor([0, 0]))
+    assert out.sources[:, 0].tolist() == [-1, 1]
+
+
+@pytest.mark.parametrize('path', list(PATHS))
+def test_initial_scores_and_per_person_tolerance(path):
+    rng = np.random.default_rng(7)
+    for i in range(60):
+        kp, ps, objs, conf, lab, _ = random_scene(rng, dense=i % 2 == 0)
+        P, Kr = kp.shape[:2]
+        init = np.round(rng.uniform(0, 1, (P, Kr)), 1)
+        tol = rng.uniform(5, 80, P)
+        args = [torch.from_numpy(a) for a in (kp, ps, objs, conf, lab)]
+        out = run_path(path, *args, tol=torch.from_numpy(tol),
+                       init=torch.from_numpy(init))
+        ref = fuse_keypoint_objects_sequential(
+            kp, ps, objs, conf, lab, tol, pose_keypoint_scores=init)
+        for got, exp in zip(out[:3], ref):
+            np.testing.assert_array_equal(got.numpy(), exp, err_msg=str(i))
