@@ -425,8 +425,7 @@ class YOLOAnchorHead(BaseModule):
             stride = self.featmap_strides[lvl]
             grid = cell_grid(H, W, out)
             anchors = self.anchors[lvl].to(out) / stride
-            box = decode_box_cell(out[..., :4], anchors[None, :, None,
-                                                             None])
+            box = decode_box_cell(out[..., :4], anchors[None, :, None, None])
             xy = (box[..., :2] + grid) * stride
             wh = box[..., 2:] * stride
             d = dict(
