@@ -1,17 +1,8 @@
-"""KAPAO: fusion speed, and end-to-end latency of kapao_s6 vs yolopose_s6.
+"""KAPAO: end-to-end latency of kapao_s6 vs yolopose_s6.
 
-Part 1 (fusion): :func:`fuse_keypoint_objects` (vectorised) against two
-straightforward loops over the keypoint objects, one object at a time as the
-paper's code does it: the same loop on the same torch tensors (what the head
-would run without vectorisation) and the paper's numpy loop
-(:func:`fuse_keypoint_objects_sequential`, on CPU arrays, conversion not
-timed). Scenes at 1280: P persons with 17 keypoints, their pose keypoints
-6 px off, each keypoint detected as a keypoint object with probability 0.7
-(2 px off), at most 300 objects (the keypoint NMS cap), scores uniform. All
-three must give identical keypoints; the table gives the median time over
-repeated calls and the ratio ``loop / vectorised``.
+Fusion alone against the original loop: ``bench_kapao_fusion.py``.
 
-Part 2 (end-to-end, CPU): ``kapao_s6_4xb16-300e_coco-640.py`` against
+End-to-end (CPU): ``kapao_s6_4xb16-300e_coco-640.py`` against
 ``yolopose_s6_4xb16-300e_coco-640.py`` (same backbone and neck, randomly
 initialised: nothing is downloaded) on a shipped COCO image letterboxed to
 640, batch 1: the network forward (backbone + neck + head convolutions) and
@@ -31,44 +22,10 @@ import statistics
 import sys
 import time
 
-import numpy as np
 import torch
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, ROOT)
-K = 17
-
-
-def make_scene(rng, P, size=1280, cap=300):
-    centres = rng.uniform(100, size - 100, (P, 2))
-    scale = rng.uniform(30, 150, (P, 1, 1))
-    gt = centres[:, None] + scale * rng.uniform(-1, 1, (1, K, 2))
-    pose = gt + rng.normal(0, 6, gt.shape)
-    person_scores = rng.uniform(0.1, 1.0, P)
-    detected = rng.random((P, K)) < 0.7
-    xy = gt[detected] + rng.normal(0, 2, (int(detected.sum()), 2))
-    labels = np.nonzero(detected)[1]
-    scores = rng.uniform(0.2, 1.0, len(xy))
-    keep = np.argsort(-scores, kind='stable')[:cap]
-    return pose, person_scores, xy[keep], scores[keep], labels[keep]
-
-
-def torch_loop(pose, person_scores, xy, scores, labels, tol=50.0, thr=0.3):
-    """The paper's loop written on torch tensors: one object at a time."""
-    kps = pose.clone()
-    conf = pose.new_zeros(pose.shape[:2])
-    persons = (person_scores > thr).nonzero(as_tuple=True)[0]
-    if persons.numel() == 0:
-        return kps, conf
-    for m in torch.sort(scores, descending=True, stable=True).indices.tolist():
-        k = int(labels[m])
-        d2 = (kps[persons, k] - xy[m]).square().sum(-1)
-        n = int(d2.argmin())
-        p = persons[n]
-        if scores[m] > conf[p, k] and d2[n] < tol * tol:
-            kps[p, k] = xy[m]
-            conf[p, k] = scores[m]
-    return kps, conf
 
 
 def median_ms(fn, repeats, warmup=2):
@@ -80,39 +37,6 @@ def median_ms(fn, repeats, warmup=2):
         fn()
         times.append(time.perf_counter() - t0)
     return statistics.median(times) * 1e3
-
-
-def bench_fusion(repeats):
-    from posekit_plugins.models.utils import (
-        fuse_keypoint_objects,
-        fuse_keypoint_objects_sequential,
-    )
-    rng = np.random.default_rng(0)
-    rows = []
-    for P in (1, 20, 100):
-        pose, ps, xy, sc, lab = make_scene(rng, P)
-        # float32 tensors, as the head passes them
-        t = [torch.from_numpy(a).float() for a in (pose, ps, xy, sc)]
-        t.append(torch.from_numpy(lab))
-        out = fuse_keypoint_objects(*t)
-        loop_kps, _ = torch_loop(*t)
-        ref_kps, _, _ = fuse_keypoint_objects_sequential(
-            *[a.numpy() for a in t])
-        assert torch.equal(out.keypoints, loop_kps)
-        assert np.allclose(out.keypoints.numpy(), ref_kps, atol=1e-4)
-        arrs = [a.numpy() for a in t]
-        t_vec = median_ms(lambda t=t: fuse_keypoint_objects(*t), repeats * 5)
-        t_loop = median_ms(lambda t=t: torch_loop(*t), repeats)
-        t_np = median_ms(
-            lambda a=arrs: fuse_keypoint_objects_sequential(*a), repeats * 2)
-        rows.append((P, len(xy), out.rounds, t_vec, t_loop, t_np))
-    print('\nFusion (CPU, median ms per image)')
-    print('| persons | keypoint objects | rounds | vectorised | torch loop '
-          '| ratio | numpy loop (paper) | ratio |')
-    print('|---:|---:|---:|---:|---:|---:|---:|---:|')
-    for P, M, r, tv, tl, tn in rows:
-        print(f'| {P} | {M} | {r} | {tv:.3f} | {tl:.3f} | {tl / tv:.1f}x '
-              f'| {tn:.3f} | {tn / tv:.1f}x |')
 
 
 def _active_outputs(head, outs, n_active, gen):
@@ -212,13 +136,10 @@ def main():
     parser.add_argument('--repeats', type=int, default=20)
     parser.add_argument('--active', type=int, default=1000,
                         help='confident anchors in the post-processing load')
-    parser.add_argument('--skip-models', action='store_true')
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     print(f'torch {torch.__version__}, {args.threads} thread(s)')
-    bench_fusion(args.repeats)
-    if not args.skip_models:
-        bench_models(args.repeats, args.active)
+    bench_models(args.repeats, args.active)
 
 
 if __name__ == '__main__':
