@@ -12,3 +12,5 @@ model = dict(
               num_csp_blocks=max(round(3 * deepen_factor), 1)),
     head=dict(in_channels=channels))
 train_dataloader = dict(batch_size=12)
+# 4 x 12 = 48: weight decay 5e-4 x 48 / 64, accumulate 1
+optim_wrapper = dict(paramwise_cfg=dict(batch_size_per_gpu=12))

@@ -20,8 +20,12 @@ model = dict(
         anchor_ratio_thr=4.0,
         neighbour_thr=0.5,
         kp_bbox=0.05,
+        # the original ComputeLoss + train.py (docs/onestage_training.md)
+        loss_mode='faithful',
+        # `loss *= world_size`: by YOLOv5OptimWrapper (schedule), not twice
+        loss_options=dict(world_size_scaling=False),
         loss_bbox=dict(
-            type='mmdet.CIoULoss', reduction='mean', loss_weight=0.05),
+            type='YOLOv5CIoULoss', reduction='mean', loss_weight=0.05),
         loss_obj=dict(type='BCELoss', reduction='mean', loss_weight=0.7),
         loss_cls=dict(type='BCELoss', reduction='mean', loss_weight=0.3),
         # the original's mean Euclidean distance (grid units); for an OKS
@@ -57,3 +61,26 @@ val_pipeline = [
 ]
 val_dataloader = dict(dataset=dict(pipeline=val_pipeline))
 test_dataloader = val_dataloader
+
+# KAPAO's train.py steps the optimizer when ni - last_opt_step >= accumulate
+# (YOLO-Pose's: ni % accumulate == 0; the same with accumulate 1)
+optim_wrapper = dict(accumulate_rule='since_last_step')
+
+# KAPAO's augmentation (its utils/datasets.py with hyp.kp-p6.yaml): the
+# YOLO-Pose pipeline with scale 0.9 (0.1-1.9), and keypoints kept while
+# inside the image; its data: every train2017 image (person-free ones as
+# background), non-crowd persons with or without keypoints (box-only pose
+# objects)
+train_pipeline = [
+    dict(t, scale=0.9, keypoint_rule='inside')
+    if t['type'] == 'YOLOv5RandomPerspective' else t
+    for t in _base_.train_pipeline
+]
+train_dataloader = dict(
+    dataset=dict(
+        filter_cfg=dict(
+            _delete_=True,
+            keep_empty_images=True,
+            keep_crowd=False,
+            min_keypoints=0),
+        pipeline=train_pipeline))

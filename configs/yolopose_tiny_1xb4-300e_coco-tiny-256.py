@@ -28,7 +28,17 @@ model = dict(
         in_channels=channels,
         extra_stacked_convs=0,
         layout='per_anchor',
-        loss_kpt=dict(loss_weight=1.0)))
+        # this package's earlier loss (as measured), not the base's faithful
+        loss_mode='posekit',
+        loss_options=dict(_delete_=True),
+        loss_bbox=dict(type='mmdet.CIoULoss'),
+        loss_kpt=dict(
+            _delete_=True,
+            type='OKSKeypointLoss',
+            metainfo='configs/_base_/datasets/coco.py',
+            mode='linear',
+            reduction='mean',
+            loss_weight=1.0)))
 
 # lr 2e-2: AP 0.668 after the 300 iterations here (1e-2: 0.392; with the
 # former YOLOX-PAFPN neck 1e-2 gave 0.873)

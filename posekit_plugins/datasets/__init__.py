@@ -1,11 +1,21 @@
-from .transforms import BottomupGetIgnoreMask
+from .transforms import (
+                         BottomupGetIgnoreMask,
+                         YOLOv5HSVRandomAug,
+                         YOLOv5Letterbox,
+                         YOLOv5Mosaic,
+                         YOLOv5RandomFlip,
+                         YOLOv5RandomPerspective,
+)
 from .validated_coco_dataset import (
-    AnnotationCheckMixin,
-    DatasetCheckError,
-    ValidatedCocoDataset,
+                         AnnotationCheckMixin,
+                         BottomupFilterMixin,
+                         DatasetCheckError,
+                         ValidatedCocoDataset,
 )
 
 __all__ = [
-    'BottomupGetIgnoreMask', 'AnnotationCheckMixin', 'DatasetCheckError',
+    'BottomupGetIgnoreMask', 'YOLOv5Letterbox', 'YOLOv5Mosaic',
+    'YOLOv5RandomPerspective', 'YOLOv5HSVRandomAug', 'YOLOv5RandomFlip',
+    'AnnotationCheckMixin', 'BottomupFilterMixin', 'DatasetCheckError',
     'ValidatedCocoDataset'
 ]

@@ -1,7 +1,7 @@
 """COCO-style datasets that check their files before any training starts."""
 import logging
 import os.path as osp
-from collections import Counter
+from collections import Counter, defaultdict
 from typing import Dict, List, Optional
 
 import numpy as np
@@ -170,7 +170,118 @@ class AnnotationCheckMixin:
                 'images there.')
 
 
+class BottomupFilterMixin:
+    """Choose, by ``filter_cfg``, which persons and images a bottom-up
+    training set keeps, to match YOLO-Pose's and KAPAO's own datasets.
+
+    mmpose's bottom-up COCO data list has every image with at least one
+    person annotation and, per image, *all* its person annotations (crowds
+    and persons without labelled keypoints included; the pipeline's
+    ``FilterAnnotations`` usually drops them); images without any person
+    annotation are left out. mmpose reads no ``filter_cfg`` key in
+    bottom-up mode (``filter_empty_gt`` and ``min_size`` in a config do
+    nothing). These keys, all optional, change that (bottom-up only):
+
+    - ``keep_empty_images`` (bool, default False): add every image of the
+      annotation file that has no (kept) person as a background sample
+      (empty annotation arrays), as both originals train on person-free
+      images. Ignored in ``test_mode`` (mmpose already lists them).
+    - ``keep_crowd`` (bool, default True): False drops crowd annotations
+      (KAPAO's ``utils/labels.py`` skips them; the crowd region can still
+      be masked: its segmentation stays in ``invalid_segs``).
+    - ``min_keypoints`` (int, default 0): drop persons with fewer labelled
+      keypoints (COCO's ``num_keypoints``). 1 keeps only persons with
+      keypoints; 0 keeps those without as plain boxes (KAPAO's pose
+      objects without keypoints).
+
+    What was dropped, and how many images were added, is logged and kept
+    in :attr:`bottomup_filter_counts`.
+    """
+
+    bottomup_filter_counts: Dict[str, int] = {}
+    FILTER_KEYS = ('keep_empty_images', 'keep_crowd', 'min_keypoints')
+    IGNORED_KEYS = ('filter_empty_gt', 'min_size')
+
+    def _bottomup_filter_cfg(self) -> Optional[dict]:
+        cfg = self.filter_cfg or {}
+        unknown = set(cfg) - set(self.FILTER_KEYS) - set(
+            self.IGNORED_KEYS) - {'bbox_score_thr'}
+        if unknown:
+            raise DatasetCheckError(
+                f'filter_cfg has unknown keys {sorted(unknown)}; bottom-up '
+                f'{type(self).__name__} reads {list(self.FILTER_KEYS)}.')
+        if not any(k in cfg for k in self.FILTER_KEYS):
+            return None
+        out = dict(keep_empty_images=bool(cfg.get('keep_empty_images',
+                                                  False)),
+                   keep_crowd=bool(cfg.get('keep_crowd', True)),
+                   min_keypoints=int(cfg.get('min_keypoints', 0)))
+        if out['min_keypoints'] < 0:
+            raise DatasetCheckError('filter_cfg min_keypoints must be >= 0, '
+                                    f'got {out["min_keypoints"]}')
+        return out
+
+    def _get_bottomup_data_infos(self, instance_list: List[dict],
+                                 image_list: List[dict]) -> List[dict]:
+        cfg = self._bottomup_filter_cfg()
+        if cfg is None:
+            return super()._get_bottomup_data_infos(instance_list, image_list)
+        kept, dropped_segs = [], defaultdict(list)
+        counts = Counter()
+        for inst in instance_list:
+            reason = None
+            if not cfg['keep_crowd'] and inst.get('iscrowd'):
+                reason = 'crowd'
+            elif inst.get('num_keypoints', 0) < cfg['min_keypoints']:
+                reason = 'few_keypoints'
+            if reason is None:
+                kept.append(inst)
+                continue
+            counts[reason] += 1
+            if 'segmentation' in inst and not self._is_valid_instance(inst):
+                dropped_segs[inst['img_id']].append(inst['segmentation'])
+        data_list = super()._get_bottomup_data_infos(kept, image_list)
+        for info in data_list:
+            info['invalid_segs'] = list(info.get('invalid_segs', [])) + \
+                dropped_segs.pop(info['img_id'], [])
+        if cfg['keep_empty_images'] and not self.test_mode:
+            used = {info['img_id'] for info in data_list}
+            for img in image_list:
+                if img['img_id'] not in used:
+                    data_list.append(self._empty_image_info(
+                        img, dropped_segs.pop(img['img_id'], [])))
+                    counts['empty_images_added'] += 1
+        self.bottomup_filter_counts = dict(counts)
+        print_log(
+            f'{osp.basename(self.ann_file)}: bottom-up filter {cfg}: '
+            f'{len(data_list)} images, {len(kept)} of {len(instance_list)} '
+            f'person annotations kept ({dict(counts)}).', logger='current',
+            level=logging.INFO)
+        return data_list
+
+    def _empty_image_info(self, img: dict, invalid_segs: list) -> dict:
+        """A background sample with the keys and dtypes of the others."""
+        k = self.metainfo['num_keypoints']
+        return dict(
+            img_id=img['img_id'],
+            img_path=img['img_path'],
+            bbox=np.zeros((0, 4), np.float32),
+            bbox_score=np.zeros((0, ), np.float32),
+            num_keypoints=[],
+            keypoints=np.zeros((0, k, 2), np.float32),
+            keypoints_visible=np.zeros((0, k), np.float32),
+            area=np.zeros((0, ), np.float32),
+            iscrowd=[],
+            segmentation=[],
+            id=[],
+            category_id=np.zeros((0, ), np.int64),
+            raw_ann_info=[],
+            invalid_segs=invalid_segs)
+
+
 @DATASETS.register_module()
-class ValidatedCocoDataset(AnnotationCheckMixin, CocoDataset):
+class ValidatedCocoDataset(AnnotationCheckMixin, BottomupFilterMixin,
+                           CocoDataset):
     """mmpose's :class:`CocoDataset` with the checks of
-    :class:`AnnotationCheckMixin`; everything else is mmpose's."""
+    :class:`AnnotationCheckMixin` and the bottom-up ``filter_cfg`` keys of
+    :class:`BottomupFilterMixin`; everything else is mmpose's."""

@@ -48,16 +48,24 @@ model = dict(
         neighbour_thr=0.5,
         extra_stacked_convs=6,
         layout='original',
+        # the original ComputeLoss + train.py (docs/onestage_training.md);
+        # loss weights are hyp.scratch.yaml's gains, rescaled by the head
+        loss_mode='faithful',
+        # the original's `loss *= world_size` is applied once, by the
+        # schedule's YOLOv5OptimWrapper (loss_scale_by_world_size=True); with
+        # a plain OptimWrapper set world_size_scaling=True instead
+        loss_options=dict(world_size_scaling=False),
         loss_bbox=dict(
-            type='mmdet.CIoULoss', reduction='mean', loss_weight=0.05),
+            type='YOLOv5CIoULoss', reduction='mean', loss_weight=0.05),
         loss_obj=dict(type='BCELoss', reduction='mean', loss_weight=1.0),
         loss_cls=dict(type='BCELoss', reduction='mean', loss_weight=0.5),
         loss_kpt=dict(
-            type='OKSKeypointLoss',
+            type='YOLOPoseOKSLoss',
             metainfo='configs/_base_/datasets/coco.py',
-            mode='linear',
-            reduction='mean',
+            exponent='original',
+            average='keypoint',
             loss_weight=0.1),
+        # the original's keypoint-confidence BCE takes the class gain
         loss_kpt_vis=dict(type='BCELoss', reduction='mean', loss_weight=0.5),
         yolov5_loss_scaling=True,
     ),

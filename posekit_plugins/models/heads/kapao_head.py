@@ -28,6 +28,12 @@ KAPAO_TEST_CFG = dict(
     clip_keypoints=True,
 )
 _TOL_MODES = ('input', 'original', 'person')
+#: KAPAO's loss switches per ``loss_mode`` (on top of the base's)
+KAPAO_LOSS_PRESETS = dict(
+    posekit=dict(cls_gain_nc80=True, clip_keypoint_objects=False),
+    faithful=dict(cls_gain_nc80=True, clip_keypoint_objects=True))
+#: the original clips its label boxes to ``size - eps`` (``xyxy2xywhn``)
+KAPAO_CLIP_EPS = 1e-3
 
 
 @MODELS.register_module()
@@ -52,13 +58,28 @@ class KAPAOHead(YOLOAnchorHead):
     Losses, per level on YOLOv5's positives of both kinds: box ``1 - CIoU``,
     objectness BCE, class BCE over the 1 + K classes, and ``loss_kpt`` on the
     pose-object positives: by default :class:`KeypointDistanceLoss`, the
-    original's mean Euclidean distance over visible keypoints (grid units);
+    original's mean Euclidean distance over visible keypoints (grid units;
+    0 when there is none, where the original skips the term: the same);
     :class:`OKSKeypointLoss` can replace it (the target box area ``w * h`` in
     grid units is passed as the OKS area). Default gains are the code's
     ``hyp.kp-p6``: box 0.05, obj 0.7, cls 0.3, kp 0.025, then YOLOv5's
     rescaling (``3 / nl`` for all, ``(input / 640)^2`` more for obj,
     ``(1 + K) / 80`` more for cls as KAPAO's ``train.py`` does; see
     ``yolov5_loss_scaling``); the total is multiplied by the batch size.
+
+    ``loss_mode='faithful'`` (with ``loss_bbox=dict(type='YOLOv5CIoULoss')``,
+    as the paper configs) is the original ``ComputeLoss`` + ``train.py``:
+    YOLOv5's CIoU for the box loss and the objectness target, the last
+    positive's IoU as objectness target of a cell-anchor taking several
+    objects, targets in the original's label order (each person, then its
+    keypoint objects), keypoint-object boxes clipped to the input (``[0,
+    size - 1e-3]``, as the original's labels) and the total times batch x
+    world size. Switches: those of :class:`YOLOAnchorHead` and
+    ``clip_keypoint_objects`` (faithful True / posekit False). Not
+    emulated: the original's ``(imgsz / 640)^2`` uses the ``--img-size``
+    option, here the batch's input size (equal without multi-scale
+    training); person boxes are clipped by the original's data loader, here
+    by the data pipeline (not by the head).
 
     Inference (settings read from ``test_cfg``, defaults
     :data:`KAPAO_TEST_CFG` = the code's): each anchor keeps its best class,
@@ -201,13 +222,31 @@ class KAPAOHead(YOLOAnchorHead):
         centre = xy[flat]
         half = 0.5 * self.kp_bbox * max(w, h)
         kp_boxes = torch.cat([centre - half, centre + half], dim=-1)
+        if self.loss_opts['clip_keypoint_objects']:
+            # as the original's loader: xyxy2xywhn(clip=True, eps=1e-3)
+            kp_boxes = torch.stack([
+                kp_boxes[:, 0].clamp(0, w - KAPAO_CLIP_EPS),
+                kp_boxes[:, 1].clamp(0, h - KAPAO_CLIP_EPS),
+                kp_boxes[:, 2].clamp(0, w - KAPAO_CLIP_EPS),
+                kp_boxes[:, 3].clamp(0, h - KAPAO_CLIP_EPS)
+            ], -1)
         kp_labels = flat % K + 1
         m = flat.numel()
-        return dict(
+        out = dict(
             bboxes=torch.cat([person['bboxes'], kp_boxes]),
             labels=torch.cat([torch.zeros_like(person['labels']), kp_labels]),
             keypoints=torch.cat([kpts, kpts.new_zeros((m, K, 2))]),
             keypoints_visible=torch.cat([vis, vis.new_zeros((m, K))]))
+        if not self.loss_opts['obj_target_max_iou'] and m > 0:
+            # the original's label order (each person, then its keypoint
+            # objects), on which "the last positive wins" depends
+            key = torch.cat([
+                torch.arange(n, device=device) * (K + 1),
+                (flat // K) * (K + 1) + 1 + flat % K
+            ])
+            order = key.argsort(stable=True)
+            out = {k: v[order] for k, v in out.items()}
+        return out
 
     # ------------------------------------------------------------- decoding
     def decode_kpt_cell(self, raw_extra: Tensor, anchors: Tensor) -> Tensor:
@@ -299,13 +338,11 @@ class KAPAOHead(YOLOAnchorHead):
         return res
 
     # --------------------------------------------------------------- losses
-    def loss_scale(self, name: str, input_size: int, batch_size: int) -> float:
-        """YOLOv5's factors; KAPAO's ``train.py`` also scales the class gain
-        by ``nc / 80``."""
-        scale = super().loss_scale(name, input_size, batch_size)
-        if self.yolov5_loss_scaling and name == 'loss_cls':
-            scale *= self.num_classes / 80.0
-        return scale
+    def loss_presets(self) -> Dict[str, dict]:
+        presets = super().loss_presets()
+        for mode, opts in KAPAO_LOSS_PRESETS.items():
+            presets[mode].update(opts)
+        return presets
 
     extra_loss_names = ('loss_kpt', )
 

@@ -1,4 +1,5 @@
 """A YOLOv5-style dense anchor head: the base of YOLO-Pose and KAPAO heads."""
+import copy
 import math
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
@@ -7,6 +8,8 @@ import torch
 import torch.nn as nn
 from mmcv.cnn import ConvModule
 from mmdet.structures.bbox import bbox_cxcywh_to_xyxy, bbox_xyxy_to_cxcywh
+from mmengine.dist import get_world_size
+from mmengine.logging import print_log
 from mmengine.model import BaseModule
 from mmengine.structures import InstanceData
 from mmpose.registry import MODELS
@@ -37,6 +40,23 @@ YOLOV5_OBJ_LEVEL_WEIGHTS = {
     4: (4.0, 1.0, 0.25, 0.06),
     5: (4.0, 1.0, 0.25, 0.06, 0.02),
 }
+#: the loss switches of :class:`YOLOAnchorHead` per ``loss_mode`` (see its
+#: docstring and docs/onestage_training.md); subclasses add theirs
+ANCHOR_HEAD_LOSS_PRESETS = dict(
+    posekit=dict(
+        world_size_scaling=False,
+        obj_target_max_iou=True,
+        train_single_class=True,
+        cls_gain_nc80=False,
+        label_smoothing=0.0),
+    faithful=dict(
+        world_size_scaling=True,
+        obj_target_max_iou=False,
+        train_single_class=False,
+        cls_gain_nc80=True,
+        label_smoothing=0.0))
+
+
 class YOLOAnchorHead(BaseModule):
     """Shared base of YOLOv5-style dense anchor heads (YOLO-Pose, KAPAO).
 
@@ -52,14 +72,39 @@ class YOLOAnchorHead(BaseModule):
       a cell of the box centre (not at the map border).
     - **Box decoding**, grid units, relative to the cell corner:
       ``xy = 2 sigmoid(t) - 0.5``, ``wh = (2 sigmoid(t))^2 * anchor``.
-    - **Losses**: box ``loss_bbox(pred_xyxy, gt_xyxy)`` (CIoU by default,
-      mean over the positives of a level); objectness BCE over every anchor
-      of a level against the detached CIoU clamped at 0 (the largest when a
-      cell-anchor takes several objects), weighted by the level balance;
-      class BCE over the positives. YOLOv5's gain rescaling (``3 / nl`` for
-      every loss, ``(input / 640)^2`` more for objectness) and the
-      multiplication of the total by the batch size are applied on top of
-      each loss's ``loss_weight`` (``yolov5_loss_scaling``).
+    - **Losses**: box ``loss_bbox(pred_xyxy, gt_xyxy)`` (CIoU, mean over
+      the positives of a level); objectness BCE over every anchor of a level
+      against the detached CIoU clamped at 0 (the CIoU of ``loss_bbox`` when
+      it has a ``ciou`` method, e.g. :class:`YOLOv5CIoULoss`, else mmdet's),
+      weighted by the level balance; class BCE over the positives. YOLOv5's
+      ``train.py`` gain rescaling (``3 / nl``, ``(input / 640)^2`` more for
+      objectness, ``nc / 80`` more for classes) and the multiplication of
+      the total by the batch size (and the world size) are applied on top of
+      each loss's ``loss_weight``, which is the hyp file's gain
+      (``yolov5_loss_scaling``).
+    - **Loss mode**: ``loss_mode='faithful'`` computes each term, gain and
+      reduction as the original ``ComputeLoss`` + ``train.py``;
+      ``'posekit'`` (the constructor default) is this package's earlier
+      behaviour, kept for the tiny configs' measured results. A mode is a
+      preset of switches, each of which ``loss_options`` can override:
+
+      - ``world_size_scaling`` (faithful True / posekit False): multiply
+        the total by ``mmengine.dist.get_world_size()`` too, as the
+        originals' ``loss *= world_size`` (DDP averages the gradients).
+        The paper configs turn it off because their ``YOLOv5OptimWrapper``
+        (``loss_scale_by_world_size``) applies it: only one of them may.
+      - ``obj_target_max_iou`` (False / True): a cell-anchor assigned
+        several objects gets the largest IoU as objectness target; False is
+        the original's ``tobj[b, a, gj, gi] = iou``, where the last positive
+        (YOLOv5's order: offset, anchor, target) wins, made deterministic
+        (the original's CUDA index_put is not).
+      - ``train_single_class`` (False / True): with one class, train the
+        class score (target 1) so that ``score = obj * cls`` stays
+        meaningful; the originals skip the class loss (``if self.nc > 1``).
+      - ``cls_gain_nc80`` (True / False; KAPAO True in both): the class gain
+        is also scaled by ``nc / 80``.
+      - ``label_smoothing`` (0 / 0): class targets ``1 - eps / 2`` and
+        ``eps / 2`` (the originals' ``smooth_BCE``; their default is 0).
     - **Inference**: ``score = obj * cls`` above ``score_thr``, class-aware
       NMS with torchvision's ``batched_nms``, at most ``max_per_img``.
 
@@ -114,6 +159,9 @@ class YOLOAnchorHead(BaseModule):
             be None.
         yolov5_loss_scaling (bool): Apply YOLOv5's gain rescaling and the
             batch-size factor described above.
+        loss_mode (str): ``'posekit'`` or ``'faithful'``, the preset of the
+            loss switches above.
+        loss_options (dict, optional): Switches overriding the preset.
         ref_input_size (int): Input size of the ``(input / ref)^2``
             objectness rescaling.
         obj_prior_per_image (float): Expected objects per 640 x 640 image, for
@@ -150,8 +198,12 @@ class YOLOAnchorHead(BaseModule):
                  yolov5_loss_scaling: bool = True,
                  ref_input_size: int = 640,
                  obj_prior_per_image: float = 8.0,
+                 loss_mode: str = 'posekit',
+                 loss_options: Optional[dict] = None,
                  init_cfg: OptConfigType = None) -> None:
         super().__init__(init_cfg=init_cfg)
+        self.loss_mode, self.loss_opts = self._resolve_loss_options(
+            loss_mode, loss_options)
         self.featmap_strides = tuple(int(s) for s in featmap_strides)
         nl = len(self.featmap_strides)
         if isinstance(in_channels, int):
@@ -202,7 +254,33 @@ class YOLOAnchorHead(BaseModule):
         self.loss_bbox = MODELS.build(loss_bbox)
         self.loss_obj = MODELS.build(loss_obj)
         self.loss_cls = MODELS.build(loss_cls) if loss_cls else None
+        if loss_mode == 'faithful' and not hasattr(self.loss_bbox, 'ciou'):
+            print_log(
+                f'{type(self).__name__}: loss_mode="faithful" with '
+                f'{type(self.loss_bbox).__name__}: the box loss and the '
+                "objectness target are not YOLOv5's CIoU; use "
+                "loss_bbox=dict(type='YOLOv5CIoULoss', ...).",
+                logger='current', level=30)
         self._init_layers()
+
+    def loss_presets(self) -> Dict[str, dict]:
+        """The switches of each ``loss_mode`` (subclasses add theirs)."""
+        return copy.deepcopy(ANCHOR_HEAD_LOSS_PRESETS)
+
+    def _resolve_loss_options(self, mode: str,
+                              options: Optional[dict]) -> Tuple[str, dict]:
+        presets = self.loss_presets()
+        if mode not in presets:
+            raise ValueError(f'{type(self).__name__}: loss_mode must be one '
+                             f'of {sorted(presets)}, got {mode!r}')
+        opts = dict(presets[mode])
+        unknown = set(options or {}) - set(opts)
+        if unknown:
+            raise ValueError(
+                f'{type(self).__name__}: unknown loss_options '
+                f'{sorted(unknown)}; known: {sorted(opts)}')
+        opts.update(options or {})
+        return mode, opts
 
     # ------------------------------------------------------------------ layers
     @property
@@ -466,14 +544,43 @@ class YOLOAnchorHead(BaseModule):
         """
         return {}
 
+    def term_gain(self, name: str, input_size: int) -> float:
+        """``train.py``'s rescaling of a term's hyp gain (``loss_weight``):
+        ``3 / nl``, times ``(input / ref_input_size)^2`` for objectness and
+        ``nc / 80`` for classes (``cls_gain_nc80``)."""
+        gain = 3.0 / len(self.featmap_strides)
+        if name == 'loss_obj':
+            gain *= (input_size / self.ref_input_size)**2
+        elif name == 'loss_cls' and self.loss_opts['cls_gain_nc80']:
+            gain *= self.num_classes / 80.0
+        return gain
+
     def loss_scale(self, name: str, input_size: int, batch_size: int) -> float:
-        """YOLOv5's factor on top of a loss' ``loss_weight``."""
+        """YOLOv5's factor on top of a loss' ``loss_weight``:
+        :meth:`term_gain` times the batch size (times the world size with
+        ``world_size_scaling``)."""
         if not self.yolov5_loss_scaling:
             return 1.0
-        scale = 3.0 / len(self.featmap_strides) * batch_size
-        if name == 'loss_obj':
-            scale *= (input_size / self.ref_input_size)**2
+        scale = self.term_gain(name, input_size) * batch_size
+        if self.loss_opts['world_size_scaling']:
+            scale *= get_world_size()
         return scale
+
+    def _set_obj_target(self, obj_target: Tensor, flat: Tensor,
+                        iou: Tensor) -> None:
+        """Write the (M,) objectness targets of the positives at their (M,)
+        flat indices into ``obj_target`` (see ``obj_target_max_iou``)."""
+        target = obj_target.view(-1)
+        if self.loss_opts['obj_target_max_iou']:
+            target.scatter_reduce_(0, flat, iou, reduce='amax')
+            return
+        # the last positive of each cell-anchor wins, as the original's
+        # index_put on CPU (deterministic here on every device)
+        order = torch.arange(flat.numel(), device=flat.device)
+        last = torch.full_like(target, -1, dtype=torch.long).scatter_reduce(
+            0, flat, order, reduce='amax')
+        wins = last[flat] == order
+        target[flat[wins]] = iou[wins]
 
     def loss_by_feat(self, outputs: Sequence[Tensor],
                      batch_data_samples: Sequence) -> Dict[str, Tensor]:
@@ -516,13 +623,13 @@ class YOLOAnchorHead(BaseModule):
                 iou = (1 - self.obj_iou_ratio) + self.obj_iou_ratio * iou
                 flat = ((asg.img_idx * A + asg.anchor_idx) * H +
                         asg.grid_y) * W + asg.grid_x
-                # a cell-anchor holding several objects keeps the best IoU
-                obj_target.view(-1).scatter_reduce_(
-                    0, flat, iou.to(out.dtype), reduce='amax')
-                if self.loss_cls is not None:
-                    cls_t = torch.zeros_like(ps[:, 5:5 + nc])
+                self._set_obj_target(obj_target, flat, iou.to(out.dtype))
+                if self.loss_cls is not None and (
+                        nc > 1 or self.loss_opts['train_single_class']):
+                    eps = float(self.loss_opts['label_smoothing'])
+                    cls_t = torch.full_like(ps[:, 5:5 + nc], 0.5 * eps)
                     cls_t[torch.arange(ps.shape[0], device=ps.device),
-                          targets['labels'][asg.gt_idx]] = 1.0
+                          targets['labels'][asg.gt_idx]] = 1.0 - 0.5 * eps
                     losses['loss_cls'] = losses['loss_cls'] + self.loss_cls(
                         ps[:, 5:5 + nc], cls_t)
                 extra = self._extra_level_losses(
@@ -538,10 +645,13 @@ class YOLOAnchorHead(BaseModule):
             for k, v in losses.items()
         }
 
-    @staticmethod
-    def box_iou_for_obj(pred_xyxy: Tensor, target_xyxy: Tensor) -> Tensor:
-        """The (aligned) CIoU that YOLOv5 uses as objectness target, from
-        mmdet's ``ciou_loss`` (``1 - CIoU``)."""
+    def box_iou_for_obj(self, pred_xyxy: Tensor,
+                        target_xyxy: Tensor) -> Tensor:
+        """The (aligned) CIoU that YOLOv5 uses as objectness target:
+        ``loss_bbox.ciou`` when the box loss has it (:class:`YOLOv5CIoULoss`),
+        else mmdet's ``ciou_loss`` (``1 - CIoU``)."""
+        if hasattr(self.loss_bbox, 'ciou'):
+            return self.loss_bbox.ciou(pred_xyxy, target_xyxy)
         from mmdet.models.losses.iou_loss import ciou_loss
         return 1 - ciou_loss(pred_xyxy, target_xyxy, reduction='none')
 

@@ -9,6 +9,17 @@ from torch import Tensor
 from ..task_modules import LevelAssignment, decode_yolopose_keypoints
 from .yolo_anchor_head import YOLOAnchorHead
 
+#: YOLO-Pose's loss switches per ``loss_mode`` (on top of the base's)
+YOLOPOSE_LOSS_PRESETS = dict(
+    posekit=dict(
+        kpt_gain_per_level=True,
+        kpt_vis_gain_as_cls=False,
+        kpt_mask_from_visibility=True),
+    faithful=dict(
+        kpt_gain_per_level=False,
+        kpt_vis_gain_as_cls=True,
+        kpt_mask_from_visibility=False))
+
 
 @MODELS.register_module()
 class YOLOPoseHead(YOLOAnchorHead):
@@ -22,20 +33,36 @@ class YOLOPoseHead(YOLOAnchorHead):
     anchor) and ``conf = sigmoid(tc)``. The keypoints of a person are learnt
     on every positive of its box.
 
-    Keypoint losses (per level, on the positives): ``loss_kpt`` (default
-    :class:`OKSKeypointLoss`, ``1 - OKS`` per person with the target box area
-    ``w * h`` in grid units as the OKS area, averaged over the persons with
-    a visible keypoint) and ``loss_kpt_vis`` (BCE of the confidence against
-    ``visible > 0``). Default gains are the code's (hyp.scratch): box 0.05,
-    obj 1.0, cls 0.5, kpt 0.1; the keypoint-confidence BCE takes the class
-    gain, as the original code does; all then rescaled as YOLOv5 does (see
-    ``yolov5_loss_scaling``).
+    Keypoint losses (per level, on the positives): ``loss_kpt``, an OKS
+    loss with the target box area ``w * h`` in grid units as the OKS area,
+    and ``loss_kpt_vis`` (BCE of the confidence logits against the keypoint
+    mask). Gains (``loss_weight``) are the hyp file's (hyp.scratch): box
+    0.05, obj 1.0, cls 0.5, kpt 0.1, kpt_vis 0.5 (the class gain, as the
+    original code), then rescaled as ``train.py`` does.
 
-    Paper vs code: the original code's OKS exponent is ``d^2 / (4 s^2 A)``
-    and it averages over visible keypoints, not persons; here the OKS is the
-    metric's (pycocotools) and never divides by zero. With one class the
-    original skips the class loss; here it is trained (target 1 on the
-    positives) so that ``score = obj * cls`` stays meaningful.
+    ``loss_mode='faithful'`` (with ``loss_kpt=dict(type='YOLOPoseOKSLoss')``
+    and ``loss_bbox=dict(type='YOLOv5CIoULoss')``, as the paper configs)
+    computes the original ``ComputeLoss``: OKS exponent ``d^2 / (4 s^2 A)``
+    averaged over the visible keypoints of a level, keypoint mask
+    ``x != 0`` after the cell offset, no class loss with one class, kpt gain
+    not rescaled, kpt_vis gain = the rescaled class gain (``nc / 80 * 3 /
+    nl``), total times batch x world size (see docs/onestage_training.md).
+    Its one forced departure: a level without a visible keypoint adds 0
+    (the original: NaN). YOLO-Pose's switches, on top of
+    :class:`YOLOAnchorHead`'s (faithful / posekit):
+
+    - ``kpt_gain_per_level`` (False / True): rescale the kpt gain by
+      ``3 / nl`` like the others (the original does not).
+    - ``kpt_vis_gain_as_cls`` (True / False): the kpt_vis gain is rescaled
+      like the class gain (``nc / 80 * 3 / nl``), else by ``3 / nl`` only.
+    - ``kpt_mask_from_visibility`` (False / True): the keypoint mask (of the
+      OKS and the kpt_vis target) is the annotation's visibility; False is
+      the original's ``tkpt_x != 0`` after the cell offset (invisible
+      keypoints are at 0; a visible one at an integer x is dropped).
+
+    The OKS departures are options of :class:`YOLOPoseOKSLoss`
+    (``exponent='metric'``, ``average='instance'``); ``'posekit'`` uses
+    :class:`OKSKeypointLoss` (both, and never NaN).
 
     Inference: ``score = obj * cls > score_thr`` (0.001), NMS IoU
     ``nms_thr`` (0.6; the original evaluates with 0.65), at most
@@ -128,6 +155,19 @@ class YOLOPoseHead(YOLOAnchorHead):
             keypoints_visible=scores)
 
     # --------------------------------------------------------------- losses
+    def loss_presets(self) -> Dict[str, dict]:
+        presets = super().loss_presets()
+        for mode, opts in YOLOPOSE_LOSS_PRESETS.items():
+            presets[mode].update(opts)
+        return presets
+
+    def term_gain(self, name: str, input_size: int) -> float:
+        if name == 'loss_kpt' and not self.loss_opts['kpt_gain_per_level']:
+            return 1.0
+        if name == 'loss_kpt_vis' and self.loss_opts['kpt_vis_gain_as_cls']:
+            return 3.0 / len(self.featmap_strides) * self.num_classes / 80.0
+        return super().term_gain(name, input_size)
+
     @property
     def extra_loss_names(self) -> Tuple[str, ...]:
         return ('loss_kpt', ) + (('loss_kpt_vis', )
@@ -140,9 +180,18 @@ class YOLOPoseHead(YOLOAnchorHead):
                             target_box: Tensor) -> Dict[str, Tensor]:
         pkpt, pconf = self.decode_kpt_cell(raw_extra)
         losses = {}
-        losses['loss_kpt'], vis = self._keypoint_loss(
-            pkpt, assignment.gt_idx, targets, cell_xy, target_box,
-            self.featmap_strides[level])
+        stride = self.featmap_strides[level]
+        if self.loss_opts['kpt_mask_from_visibility']:
+            losses['loss_kpt'], vis = self._keypoint_loss(
+                pkpt, assignment.gt_idx, targets, cell_xy, target_box, stride)
+        else:
+            # the original: invisible keypoints are (0, 0), the cell offset
+            # is taken from non-zero coordinates only, mask = x != 0
+            tkpt = targets['keypoints'][assignment.gt_idx] / stride
+            tkpt = torch.where(tkpt != 0, tkpt - cell_xy[:, None], tkpt)
+            vis = (tkpt[..., 0] != 0).to(tkpt.dtype)
+            losses['loss_kpt'] = self.loss_kpt(
+                pkpt, tkpt, vis, target_box[:, 2] * target_box[:, 3])
         if self.loss_kpt_vis is not None:
             losses['loss_kpt_vis'] = self.loss_kpt_vis(pconf, vis)
         return losses

@@ -1,5 +1,9 @@
 from .keypoint_distance_loss import KeypointDistanceLoss
 from .oks_keypoint_loss import OKSKeypointLoss
 from .swahr_loss import SWAHRLoss
+from .yolov5_pose_losses import YOLOPoseOKSLoss, YOLOv5CIoULoss, yolov5_ciou
 
-__all__ = ['KeypointDistanceLoss', 'OKSKeypointLoss', 'SWAHRLoss']
+__all__ = [
+    'KeypointDistanceLoss', 'OKSKeypointLoss', 'SWAHRLoss', 'YOLOPoseOKSLoss',
+    'YOLOv5CIoULoss', 'yolov5_ciou'
+]

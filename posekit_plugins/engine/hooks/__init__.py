@@ -1,0 +1,11 @@
+from .yolov5_ema_hook import YOLOv5EMAHook, YOLOv5ModelEMA
+from .yolov5_param_scheduler_hook import (
+                                          YOLOv5ScheduleHook,
+                                          linear_lambda,
+                                          one_cycle_lambda,
+)
+
+__all__ = [
+    'YOLOv5EMAHook', 'YOLOv5ModelEMA', 'YOLOv5ScheduleHook', 'linear_lambda',
+    'one_cycle_lambda'
+]
