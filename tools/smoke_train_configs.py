@@ -8,8 +8,10 @@ COCO train2017 images, 4 of them without persons), ``--iters`` iterations of
 iteration must be finite; the script prints, per config, the first and last
 total loss, seconds per iteration and images/s (from the second iteration
 on, so model building and the first step's allocations do not count), and
-the peak memory: CUDA's ``max_memory_allocated`` (and reserved) on a GPU,
-the process' peak resident set on CPU.
+the peak memory on a GPU: CUDA's ``max_memory_allocated`` (and reserved).
+On CPU no memory figure is printed (the process' peak resident set covers
+every config run before; ``benchmarks/bench_train_memory.py`` estimates
+the per-GPU memory instead).
 
 Usage::
 
@@ -25,7 +27,6 @@ import argparse
 import glob
 import math
 import os.path as osp
-import resource
 import sys
 import tempfile
 import time
@@ -134,10 +135,6 @@ def smoke_config(path: str, iters: int, batch: int, work_dir: str) -> dict:
     if torch.cuda.is_available():
         out['peak_gib'] = torch.cuda.max_memory_allocated() / 2**30
         out['reserved_gib'] = torch.cuda.max_memory_reserved() / 2**30
-    else:
-        # ru_maxrss is KiB on Linux; peak of the whole process so far
-        out['peak_gib'] = resource.getrusage(
-            resource.RUSAGE_SELF).ru_maxrss / 2**20
     return out
 
 
@@ -161,8 +158,7 @@ def main(argv=None) -> int:
         print(row, flush=True)
     dev = (torch.cuda.get_device_name() if torch.cuda.is_available() else
            f'CPU, {torch.get_num_threads()} threads')
-    mem = 'peak GiB (alloc / reserved)' if torch.cuda.is_available() \
-        else 'peak RSS GiB'
+    mem = 'peak GiB (alloc / reserved)'
     print(f'\n{dev}; torch {torch.__version__}\n')
     print(f'| config | batch | iters | optim wrapper | loss first -> last '
           f'| finite | s/it | img/s | {mem} |')
@@ -171,9 +167,8 @@ def main(argv=None) -> int:
         if r.get('error'):
             print(f'| {r["config"]} | failed (traceback above) |')
             continue
-        peak = f'{r["peak_gib"]:.2f}'
-        if 'reserved_gib' in r:
-            peak += f' / {r["reserved_gib"]:.2f}'
+        peak = (f'{r["peak_gib"]:.2f} / {r["reserved_gib"]:.2f}'
+                if 'peak_gib' in r else '-')
         print(f'| {r["config"]} | {r["batch"]} | {r["iters"]} | '
               f'{r["wrapper"]} | {r["first"]:.3f} -> {r["last"]:.3f} | '
               f'{r["finite"]} | {r["s_per_it"]:.2f} | {r["img_s"]:.2f} | '
