@@ -65,8 +65,23 @@ SUITES: Dict[str, List[str]] = {
         'kapao_tiny_1xb4-300e_coco-tiny-256.py',
         'yoloxpose_tiny_1xb4-300e_coco-tiny-256.py',
     ],
+    # associative embedding: HRNet + SWAHR (1/4 only), HigherHRNet (1/4 +
+    # 1/2), HigherHRNet with SWAHR at both resolutions (mmpose's own plain AE
+    # HRNet head cannot train: its loss mixes per-instance keypoint weights
+    # with per-image heatmaps)
+    'bottom-up': [
+        'ae_hrnet-w32_swahr-8xb24-300e_coco-512x512.py',
+        'ae_higherhrnet-w32_8xb24-300e_coco-512x512.py',
+        'ae_higherhrnet-w32_swahr-8xb24-300e_coco-512x512.py',
+    ],
+    'bottom-up-tiny': [
+        'ae_hrnet-tiny_swahr-1xb4-300e_coco-tiny-256x256.py',
+        'ae_higherhrnet-tiny_1xb4-300e_coco-tiny-256x256.py',
+        'ae_higherhrnet-tiny_swahr-1xb4-300e_coco-tiny-256x256.py',
+    ],
 }
-SUITES['all'] = SUITES['heatmap'] + SUITES['one-stage']
+SUITES['all'] = SUITES['heatmap'] + SUITES['one-stage'] + SUITES['bottom-up']
+# the main job's suite (tools/run_demo.sh); `bottom-up-tiny` runs apart
 SUITES['all-tiny'] = SUITES['heatmap-tiny'] + SUITES['one-stage-tiny']
 
 METRICS = [('AP', 'coco/AP'), ('AP50', 'coco/AP .5'), ('AP75', 'coco/AP .75'),

@@ -16,8 +16,10 @@ from .dark_refinement import _check_kernel_size, refine_keypoints_dark_numpy
 @KEYPOINT_CODECS.register_module()
 class AssociativeEmbeddingDARK(AssociativeEmbedding):
     """mmpose's ``AssociativeEmbedding`` codec, made trainable and with
-    `DARK`_ refinement of the grouped keypoints (as `SWAHR`_'s bottom-up
-    models refine theirs).
+    `DARK`_ refinement of the grouped keypoints. (The `SWAHR`_ code does not
+    use DARK: its bottom-up decoder, HigherHRNet's, shifts each grouped
+    keypoint by a quarter pixel towards the higher neighbour; see
+    ``HigherHRNetParser`` for that test path.)
 
     Encoding is mmpose's (Gaussian heatmaps of all people merged by max,
     ``keypoint_indices`` (N, K, 2) of ``[y * W + x, visible]`` for the tag

@@ -1,5 +1,6 @@
 from .transforms import (
                          BottomupGetIgnoreMask,
+                         HigherHRNetResizeAlign,
                          YOLOv5HSVRandomAug,
                          YOLOv5Letterbox,
                          YOLOv5Mosaic,
@@ -17,5 +18,6 @@ __all__ = [
     'BottomupGetIgnoreMask', 'YOLOv5Letterbox', 'YOLOv5Mosaic',
     'YOLOv5RandomPerspective', 'YOLOv5HSVRandomAug', 'YOLOv5RandomFlip',
     'AnnotationCheckMixin', 'BottomupFilterMixin', 'DatasetCheckError',
-    'ValidatedCocoDataset'
+    'ValidatedCocoDataset',
+    'HigherHRNetResizeAlign',
 ]

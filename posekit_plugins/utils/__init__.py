@@ -5,6 +5,7 @@ from .original_checkpoint import (
     UnsafeCheckpointError,
     load_original_checkpoint,
 )
+from .swahr_convert import convert_swahr_checkpoint, map_swahr_state_dict
 from .yolov5_convert import (
     ConversionError,
     convert_yolov5_checkpoint,
@@ -17,5 +18,5 @@ __all__ = [
     'load_original_checkpoint', 'UnsafeCheckpointError',
     'CorruptCheckpointError', 'convert_yolov5_checkpoint',
     'map_yolov5_state_dict', 'save_mmengine_checkpoint', 'ConversionError',
-    'setup_cpu_distributed'
+    'setup_cpu_distributed', 'convert_swahr_checkpoint', 'map_swahr_state_dict'
 ]

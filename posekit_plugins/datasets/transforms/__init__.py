@@ -1,3 +1,4 @@
+from .higherhrnet_resize import HigherHRNetResizeAlign
 from .ignore_mask import BottomupGetIgnoreMask
 from .letterbox import YOLOv5Letterbox
 from .yolov5_flip import YOLOv5RandomFlip
@@ -8,5 +9,6 @@ from .yolov5_random_perspective import YOLOv5RandomPerspective, box_candidates
 __all__ = [
     'BottomupGetIgnoreMask', 'YOLOv5Letterbox', 'YOLOv5Mosaic',
     'YOLOv5RandomPerspective', 'YOLOv5HSVRandomAug', 'YOLOv5RandomFlip',
-    'box_candidates'
+    'box_candidates',
+    'HigherHRNetResizeAlign',
 ]

@@ -1,3 +1,4 @@
+from .ae_higherhrnet_swahr_head import AEHigherHRNetHead
 from .ae_swahr_head import AESWAHRHead
 from .kapao_head import KAPAOHead
 from .swahr_head import SWAHRHead
@@ -5,4 +6,4 @@ from .yolo_anchor_head import YOLOAnchorHead
 from .yolo_pose_head import YOLOPoseHead
 
 __all__ = ['YOLOAnchorHead', 'YOLOPoseHead', 'SWAHRHead', 'AESWAHRHead',
-           'KAPAOHead']
+           'KAPAOHead', 'AEHigherHRNetHead']
