@@ -30,6 +30,17 @@ def _resize(x: Tensor, size) -> Tensor:
                          align_corners=False)
 
 
+def shift_x(x: Tensor, d: float) -> Tensor:
+    """Move (..., W) maps by ``d`` pixels along x (positive: right), linear
+    interpolation, border values repeated."""
+    W = x.shape[-1]
+    src = (torch.arange(W, device=x.device, dtype=x.dtype) - d).clamp(0, W - 1)
+    x0 = src.floor().long()
+    x1 = (x0 + 1).clamp(max=W - 1)
+    w = src - x0.to(x.dtype)
+    return x[..., x0] * (1 - w) + x[..., x1] * w
+
+
 @KEYPOINT_CODECS.register_module()
 class HigherHRNetParser(BaseKeypointCodec):
     """Decode the raw outputs of a HigherHRNet(+SWAHR) model as the original
@@ -73,6 +84,16 @@ class HigherHRNetParser(BaseKeypointCodec):
        ``heatmap - round(||tag - person's mean tag||)`` if its value there
        is positive (with the same quarter-pixel shift).
 
+    ``flip_shift`` (one value per resolution, in that resolution's pixels;
+    None = the original) moves the flipped-back maps right before step 1.
+    The original flips training labels at each output resolution (``x ->
+    S - 1 - x``), which the plain pixel flip-back undoes exactly: released
+    checkpoints need no shift. Models trained here flip in input pixels
+    (mmpose's ``x -> w - 1 - x``), so their flipped-back maps sit ``1 -
+    1 / stride`` pixels left of the plain ones: ``flip_shift=(0.75, 0.5)``
+    for strides 4 and 2 (without it the flip-averaged keypoints are biased
+    by about -1.5 / -0.5 input px).
+
     Keypoints come out in input-image pixels (the maps are at input
     resolution after step 2; the original's ``get_final_preds`` then maps
     them to the original image with the affine of center/scale, which is
@@ -103,8 +124,11 @@ class HigherHRNetParser(BaseKeypointCodec):
                  nms_padding: int = 2,
                  adjust: bool = True,
                  refine: bool = True,
-                 joint_order: Optional[Sequence[int]] = None):
+                 joint_order: Optional[Sequence[int]] = None,
+                 flip_shift: Optional[Sequence[float]] = None):
         super().__init__()
+        self.flip_shift = None if flip_shift is None else [
+            float(v) for v in flip_shift]
         K = num_keypoints
         self.num_keypoints = K
         self.flip_indices = None if flip_indices is None else list(
@@ -148,10 +172,16 @@ class HigherHRNetParser(BaseKeypointCodec):
         hm_sum, n, tags = 0, 0, []
         for i, out in enumerate(outputs):
             out = out[:, self.num_scale_channels:]
-            if len(outputs) > 1 and i != len(outputs) - 1:
-                out = _resize(out, last)
-            if flipped:
-                out = torch.flip(out, [3])
+            if flipped and self.flip_shift is not None:
+                # flip back and shift at the native resolution, then resize
+                out = shift_x(torch.flip(out, [3]), self.flip_shift[i])
+                if len(outputs) > 1 and i != len(outputs) - 1:
+                    out = _resize(out, last)
+            else:
+                if len(outputs) > 1 and i != len(outputs) - 1:
+                    out = _resize(out, last)
+                if flipped:
+                    out = torch.flip(out, [3])
             offset = K if self.loss_with_heatmaps[i] else 0
             if self.loss_with_heatmaps[i] and self.with_heatmaps[i]:
                 hm = out[:, :K]

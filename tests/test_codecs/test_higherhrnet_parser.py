@@ -192,3 +192,49 @@ def test_flip_needs_flip_indices():
 def test_encode_not_implemented():
     with pytest.raises(NotImplementedError, match='only decodes'):
         HigherHRNetParser().encode(np.zeros((1, 17, 2)))
+
+
+def _gauss_row(width: int, centre: float, sigma: float = 1.5):
+    import torch
+    x = torch.arange(width, dtype=torch.float64)
+    return torch.exp(-(x - centre)**2 / (2 * sigma**2))
+
+
+def _centroid(row):
+    import torch
+    x = torch.arange(row.shape[-1], dtype=row.dtype)
+    return float((row * x).sum() / row.sum())
+
+
+def test_flip_shift_aligns_models_trained_with_the_input_pixel_flip():
+    """A model trained with mmpose's flip (x -> w - 1 - x in input pixels)
+    predicts, on the flipped image, peaks whose pixel flip-back lands
+    1 - 1/stride px left of the plain peaks; flip_shift=(0.75, 0.5) puts
+    them back, None (the original's) leaves the offset."""
+    import torch
+
+    from posekit_plugins.codecs.higherhrnet_parser import HigherHRNetParser
+    w_in, x_in = 64, 21.0
+
+    def outputs(x):
+        # 1/4: heatmap + tag; 1/2: heatmap (plain HigherHRNet, K = 1)
+        r4 = _gauss_row(w_in // 4, x / 4)
+        r2 = _gauss_row(w_in // 2, x / 2)
+        o4 = torch.stack([r4, torch.zeros_like(r4)])[None, :, None, :]
+        o2 = r2[None, None, None, :]
+        return [o4.expand(1, 2, 4, -1).float(), o2.expand(1, 1, 8, -1).float()]
+
+    plain = outputs(x_in)
+    flipped = outputs(w_in - 1 - x_in)
+    for shift in ((0.75, 0.5), None):
+        parser = HigherHRNetParser(num_keypoints=1, flip_indices=[0],
+                                   num_scale_channels=0, flip_shift=shift)
+        hm_plain, _ = parser._split(plain, False, None)
+        hm_flip, _ = parser._split(flipped, True, [0])
+        gap = _centroid(hm_flip[0, 0, 0].double()) - _centroid(
+            hm_plain[0, 0, 0].double())
+        # at the 1/2 resolution: (0.75 / 2 + 0.5) / 2 px without the shift
+        if shift is None:
+            assert gap < -0.3, gap
+        else:
+            assert abs(gap) < 0.02, gap

@@ -96,7 +96,13 @@ model = dict(
             pull_loss_factor=0.001,
             push_loss_factor=0.001),
         decoder=codec,
-        parser=dict(type='HigherHRNetParser', detection_threshold=0.12)),
+        # flip_shift: models trained here flip labels in input pixels, so
+        # their flipped-back maps are moved 1 - 1/stride px right; for the
+        # released (original-trained) checkpoints set flip_shift=None
+        parser=dict(
+            type='HigherHRNetParser',
+            detection_threshold=0.12,
+            flip_shift=(0.75, 0.5))),
     test_cfg=dict(
         multiscale_test=False,
         flip_test=True,
