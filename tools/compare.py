@@ -65,12 +65,10 @@ SUITES: Dict[str, List[str]] = {
         'kapao_tiny_1xb4-300e_coco-tiny-256.py',
         'yoloxpose_tiny_1xb4-300e_coco-tiny-256.py',
     ],
-    # associative embedding: HRNet + SWAHR (1/4 only), HigherHRNet (1/4 +
-    # 1/2), HigherHRNet with SWAHR at both resolutions (mmpose's own plain AE
-    # HRNet head cannot train: its loss mixes per-instance keypoint weights
-    # with per-image heatmaps)
+    # associative embedding: plain HRNet (1/4 only), HigherHRNet (1/4 +
+    # 1/2), HigherHRNet with SWAHR at both resolutions
     'bottom-up': [
-        'ae_hrnet-w32_swahr-8xb24-300e_coco-512x512.py',
+        'ae_hrnet-w32_8xb24-300e_coco-512x512.py',
         'ae_higherhrnet-w32_8xb24-300e_coco-512x512.py',
         'ae_higherhrnet-w32_swahr-8xb24-300e_coco-512x512.py',
     ],
