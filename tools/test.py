@@ -13,7 +13,7 @@ from mmengine.fileio import dump
 from mmengine.runner import Runner
 
 import posekit_plugins  # noqa: F401  (registers modules, checkpoint loading)
-from posekit_plugins.utils import setup_cpu_distributed
+from posekit_plugins.utils import setup_cpu_distributed, shutdown_distributed
 
 
 def parse_args() -> argparse.Namespace:
@@ -63,6 +63,7 @@ def main() -> None:
         if is_main_process():
             dump({k: float(v) for k, v in metrics.items()}, args.out)
             print(f'metrics written to {args.out}')
+    shutdown_distributed()
 
 
 if __name__ == '__main__':

@@ -16,7 +16,7 @@ from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
 import posekit_plugins  # noqa: F401  (registers modules, checkpoint loading)
-from posekit_plugins.utils import setup_cpu_distributed
+from posekit_plugins.utils import setup_cpu_distributed, shutdown_distributed
 
 
 def parse_args() -> argparse.Namespace:
@@ -81,6 +81,7 @@ def main() -> None:
     setup_cpu_distributed(cfg)
     runner = Runner.from_cfg(cfg)
     runner.train()
+    shutdown_distributed()
 
 
 if __name__ == '__main__':

@@ -1,5 +1,5 @@
 from .checkpoint import MMENGINE_CHECKPOINT_GLOBALS, enable_mmengine_checkpoint_loading
-from .dist import setup_cpu_distributed
+from .dist import setup_cpu_distributed, shutdown_distributed
 from .original_checkpoint import (
     CorruptCheckpointError,
     UnsafeCheckpointError,
@@ -18,5 +18,6 @@ __all__ = [
     'load_original_checkpoint', 'UnsafeCheckpointError',
     'CorruptCheckpointError', 'convert_yolov5_checkpoint',
     'map_yolov5_state_dict', 'save_mmengine_checkpoint', 'ConversionError',
-    'setup_cpu_distributed', 'convert_swahr_checkpoint', 'map_swahr_state_dict'
+    'setup_cpu_distributed', 'shutdown_distributed',
+    'convert_swahr_checkpoint', 'map_swahr_state_dict'
 ]

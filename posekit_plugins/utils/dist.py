@@ -35,3 +35,13 @@ def setup_cpu_distributed(cfg: Config) -> bool:
     if not dist.is_initialized():
         dist.init_process_group(backend='gloo')
     return True
+
+
+def shutdown_distributed() -> None:
+    """End a distributed run cleanly: wait for every process, then destroy
+    the process group. Left to interpreter exit, gloo's threads can be torn
+    down while still joinable ("terminate called without an active
+    exception", SIGABRT after a finished run)."""
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
