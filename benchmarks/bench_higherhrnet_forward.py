@@ -73,21 +73,12 @@ def parse_args():
 # --------------------------------------------------------------- workers
 
 
-def _stub_missing(name, **attrs):
-    try:
-        __import__(name)
-    except ImportError:
-        mod = types.ModuleType(name)
-        for k, v in attrs.items():
-            setattr(mod, k, v)
-        sys.modules[name] = mod
-        return mod
-    return None
-
-
 def _build_original(args):
     """The authors' model from its W32 yaml; its state dict is saved for the
     other worker (the checkpoint's, if given)."""
+    sys.path.insert(0, osp.join(ROOT, 'tools'))
+    from make_swahr_fixtures import stub_missing as _stub_missing
+    sys.path.pop(0)
     sys.path.insert(0, osp.join(osp.abspath(args.swahr), 'lib'))
     if args.deps:
         sys.path.insert(1, osp.abspath(args.deps))
