@@ -1,8 +1,9 @@
-"""The command line shared by ``yolopose2mmpose.py`` and ``kapao2mmpose.py``."""
+"""The command line shared by the converters of released checkpoints
+(``yolopose2mmpose.py``, ``kapao2mmpose.py``, ``swahr2mmpose.py``)."""
 import argparse
 import os.path as osp
 import sys
-from typing import List, Optional
+from typing import Callable, List, Optional, Tuple
 
 #: The repository (or, run by mim, the package's ``.mim``) root.
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -16,15 +17,45 @@ def _resolve_config(path: str) -> str:
     return candidate if osp.isfile(candidate) else path
 
 
-def parse_args(arch: str, default_config: str, doc: str,
-               argv: Optional[List[str]] = None) -> argparse.Namespace:
+def base_parser(doc: str, src_help: str,
+                default_config: str) -> argparse.ArgumentParser:
+    """``SRC DST [--config CFG]``, the arguments of every converter."""
     parser = argparse.ArgumentParser(
         description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('src', help=f'original {arch} checkpoint (.pt)')
+    parser.add_argument('src', help=src_help)
     parser.add_argument('dst', help='mmpose checkpoint to write (.pth)')
     parser.add_argument(
         '--config', default=osp.join('configs', default_config),
         help='mmpose config of the target model (default: %(default)s)')
+    return parser
+
+
+def convert_and_write(script: str, config: str, dst: str,
+                      convert: Callable[[str, str], Tuple[dict, dict]],
+                      summary: Callable[[dict, dict, str], str]) -> int:
+    """``convert(config, converter_name) -> (state_dict, meta)``, then write
+    DST; on any conversion or loading error print it, write nothing and
+    return 1."""
+    from posekit_plugins.utils import save_mmengine_checkpoint
+
+    config = _resolve_config(config)
+    name = osp.relpath(osp.abspath(script), ROOT)
+    try:
+        state_dict, meta = convert(config, name)
+        out = save_mmengine_checkpoint(state_dict, meta, dst)
+    except (ValueError, FileNotFoundError) as e:
+        # ConversionError, UnsafeCheckpointError, CorruptCheckpointError
+        print(f'{osp.basename(script)}: error: {e}\nnothing was written.',
+              file=sys.stderr)
+        return 1
+    print(f'{summary(state_dict, meta, config)}\nwrote {out}')
+    return 0
+
+
+def parse_args(arch: str, default_config: str, doc: str,
+               argv: Optional[List[str]] = None) -> argparse.Namespace:
+    parser = base_parser(doc, f'original {arch} checkpoint (.pt)',
+                         default_config)
     parser.add_argument(
         '--backbone-only', action='store_true',
         help='convert only the backbone of any YOLOv5-P6 checkpoint (e.g. '
@@ -48,24 +79,16 @@ def run(arch: str, default_config: str, script: str, doc: str,
         argv: Optional[List[str]] = None) -> int:
     """Parse the arguments, convert, write; returns the exit status."""
     args = parse_args(arch, default_config, doc, argv)
-    from posekit_plugins.utils import (
-        convert_yolov5_checkpoint,
-        save_mmengine_checkpoint,
-    )
+    from posekit_plugins.utils import convert_yolov5_checkpoint
 
-    config = _resolve_config(args.config)
-    name = osp.relpath(osp.abspath(script), ROOT)
-    try:
-        state_dict, meta = convert_yolov5_checkpoint(
+    def convert(config, name):
+        return convert_yolov5_checkpoint(
             args.src, config, arch, backbone_only=args.backbone_only,
             with_neck=args.with_neck, focus=args.focus, converter=name)
-        dst = save_mmengine_checkpoint(state_dict, meta, args.dst)
-    except (ValueError, FileNotFoundError) as e:
-        # ConversionError, UnsafeCheckpointError, CorruptCheckpointError
-        print(f'{osp.basename(script)}: error: {e}\nnothing was written.',
-              file=sys.stderr)
-        return 1
-    print(f'{meta["source"]["description"]}\n'
-          f'converted {len(state_dict)} tensors (Focus order: '
-          f'{meta["focus_order"]}) for {config}\nwrote {dst}')
-    return 0
+
+    return convert_and_write(
+        script, args.config, args.dst, convert,
+        lambda sd, meta, config: (
+            f'{meta["source"]["description"]}\n'
+            f'converted {len(sd)} tensors (Focus order: '
+            f'{meta["focus_order"]}) for {config}'))

@@ -12,47 +12,29 @@ DST is written only when all map (``mmpose.apis.init_model(CFG, DST)``,
 ``tools/test.py CFG DST`` and ``load_from=DST`` then load it). W48 or plain
 HigherHRNet checkpoints: pass their config.
 """
-import argparse
 import os.path as osp
 import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 import _checkout  # noqa: E402,F401  (this checkout's package first)
-from _converter_cli import _resolve_config  # noqa: E402
+from _converter_cli import base_parser, convert_and_write  # noqa: E402
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEFAULT_CONFIG = 'ae_higherhrnet-w32_swahr-8xb24-300e_coco-512x512.py'
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('src', help='original checkpoint (.pth)')
-    parser.add_argument('dst', help='mmpose checkpoint to write (.pth)')
-    parser.add_argument(
-        '--config', default=osp.join('configs', DEFAULT_CONFIG),
-        help='mmpose config of the target model (default: %(default)s)')
-    args = parser.parse_args(argv)
-    from posekit_plugins.utils import (
-        convert_swahr_checkpoint,
-        save_mmengine_checkpoint,
-    )
+    args = base_parser(__doc__, 'original checkpoint (.pth)',
+                       DEFAULT_CONFIG).parse_args(argv)
+    from posekit_plugins.utils import convert_swahr_checkpoint
 
-    config = _resolve_config(args.config)
-    name = osp.relpath(osp.abspath(__file__), ROOT)
-    try:
-        state_dict, meta = convert_swahr_checkpoint(
+    def convert(config, name):
+        return convert_swahr_checkpoint(
             args.src, config, return_meta=True, converter=name)
-        dst = save_mmengine_checkpoint(state_dict, meta, args.dst)
-    except (ValueError, FileNotFoundError) as e:
-        # ConversionError, UnsafeCheckpointError, CorruptCheckpointError
-        print(f'{osp.basename(__file__)}: error: {e}\nnothing was written.',
-              file=sys.stderr)
-        return 1
-    print(f'converted {len(state_dict)} tensors ({meta["arch"]}) for '
-          f'{config}\nwrote {dst}')
-    return 0
+
+    return convert_and_write(
+        __file__, args.config, args.dst, convert,
+        lambda sd, meta, config:
+        f'converted {len(sd)} tensors ({meta["arch"]}) for {config}')
 
 
 if __name__ == '__main__':
