@@ -23,33 +23,16 @@ model = dict(
         decoder=codec,
         parser=dict(detection_threshold=0.1)))
 
+# the W32 pipelines with only the size changed (lists do not merge)
 train_pipeline = [
-    dict(type='LoadImage'),
-    # the authors' augmentation: uniform rotation (+-30 deg), scale
-    # (0.75-1.5, short side) and shift (+-0.2 of the scaled short side)
-    dict(
-        type='BottomupRandomAffine',
-        input_size=codec['input_size'],
-        distribution='uniform'),
-    dict(type='RandomFlip', direction='horizontal'),
-    dict(type='GenerateTarget', encoder=codec),
-    dict(type='BottomupGetIgnoreMask'),
-    dict(type='PackPoseInputs'),
+    dict(t, **{k: v for k, v in dict(input_size=codec['input_size'],
+                                      encoder=codec).items() if k in t})
+    for t in _base_.train_pipeline
 ]
-# the original's test resize (resize_align_multi_scale at scale 1: short
-# side to the input size, long side aligned to 64, its centre and scale)
 val_pipeline = [
-    dict(type='LoadImage'),
-    dict(
-        type='HigherHRNetResizeAlign',
-        input_size=codec['input_size'][0],
-        size_divisor=64),
-    dict(
-        type='PackPoseInputs',
-        meta_keys=('id', 'img_id', 'img_path', 'crowd_index', 'ori_shape',
-                   'img_shape', 'input_size', 'input_center', 'input_scale',
-                   'flip', 'flip_direction', 'flip_indices', 'raw_ann_info',
-                   'skeleton_links'))
+    dict(t, input_size=codec['input_size'][0])
+    if t['type'] == 'HigherHRNetResizeAlign' else t
+    for t in _base_.val_pipeline
 ]
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
 val_dataloader = dict(dataset=dict(pipeline=val_pipeline))
