@@ -1,4 +1,5 @@
 """mmengine checkpoints load under weights_only=True; nothing else does."""
+import io
 import os
 import pickle
 
@@ -21,6 +22,27 @@ def mmengine_like_checkpoint(path):
     }, path)
 
 
+def _torch_load_defaults_to_weights_only() -> bool:
+    """Whether a plain ``torch.load`` refuses a numpy scalar (torch >= 2.6)."""
+    buf = io.BytesIO()
+    torch.save({'x': np.float64(1.0)}, buf)
+    buf.seek(0)
+    try:
+        torch.load(buf)
+    except pickle.UnpicklingError:
+        return True
+    return False
+
+
+# Before torch 2.6, torch.load defaults to weights_only=False and torch has no
+# safe_globals: mmengine's loaders then load as they always did and the
+# allowlist is not installed (enable_mmengine_checkpoint_loading is a no-op).
+needs_weights_only_default = pytest.mark.skipif(
+    not _torch_load_defaults_to_weights_only(),
+    reason=f'torch {torch.__version__}: torch.load defaults to '
+    'weights_only=False (torch < 2.6), so there is nothing to restrict')
+
+
 class _Evil:
     def __init__(self, reduce):
         self.reduce = reduce
@@ -29,6 +51,7 @@ class _Evil:
         return self.reduce
 
 
+@needs_weights_only_default
 def test_plain_torch_load_refuses_mmengine_checkpoints(tmp_path):
     """The reason for the fix: torch's default is weights_only=True."""
     path = tmp_path / 'c.pth'
@@ -49,6 +72,7 @@ def test_mmengine_loader_reads_its_checkpoints(tmp_path):
     assert buf.current() == 0.25 and buf.mean() == pytest.approx(0.375)
 
 
+@needs_weights_only_default
 def test_allowlist_is_scoped_to_mmengine_loaders(tmp_path):
     path = tmp_path / 'c.pth'
     mmengine_like_checkpoint(path)
@@ -57,6 +81,7 @@ def test_allowlist_is_scoped_to_mmengine_loaders(tmp_path):
         torch.load(path)
 
 
+@needs_weights_only_default
 @pytest.mark.parametrize('reduce', [
     (os.system, ('echo pwned',)),
     (getattr, (HistoryBuffer, '__init__')),
