@@ -19,9 +19,16 @@ param_scheduler = [
 ]
 auto_scale_lr = dict(base_batch_size=192)
 default_hooks = dict(
-    checkpoint=dict(save_best='coco/AP', rule='greater', interval=50))
+    checkpoint=dict(save_best='auto', rule='greater', interval=50))
 
-codec = _base_.codec
+# K and the grouping order from the dataset base (configs/README.md)
+codec = dict(
+    _base_.codec, decode_keypoint_order=_base_.bottomup_grouping_order)
+model = dict(
+    head=dict(
+        num_keypoints=_base_.num_keypoints,
+        decoder=codec,
+        parser=dict(joint_order=_base_.bottomup_grouping_order)))
 train_pipeline = [
     dict(type='LoadImage'),
     # the authors' augmentation: uniform rotation (+-30 deg), scale

@@ -8,12 +8,11 @@
 # kapao_s6_4xb32-500e_coco-1280.py.
 _base_ = ['./yolopose_s6_4xb16-300e_coco-640.py']
 
-num_keypoints = 17
 model = dict(
     head=dict(
         _delete_=True,
         type='KAPAOHead',
-        num_keypoints=num_keypoints,
+        num_keypoints=_base_.num_keypoints,  # 1 + K classes
         in_channels=_base_.channels,
         featmap_strides=(8, 16, 32, 64),
         # anchors=None: YOLOv5's P6 anchors

@@ -12,7 +12,9 @@ codec = dict(
     type='MSRAHeatmap', input_size=(96, 128), heatmap_size=(24, 32), sigma=1)
 model = dict(
     backbone=dict(depth=18, init_cfg=None),
-    head=dict(in_channels=512, decoder=codec))
+    # K from the dataset base (configs/README.md, "Any keypoint set")
+    head=dict(
+        in_channels=512, out_channels=_base_.num_keypoints, decoder=codec))
 
 train_aug = [
     dict(type='LoadImage'),

@@ -8,7 +8,8 @@ _base_ = [
 
 codec = dict(
     type='MSRAHeatmap', input_size=(192, 256), heatmap_size=(48, 64), sigma=2)
-model = dict(head=dict(decoder=codec))
+# K from the dataset base (configs/README.md, "Any keypoint set")
+model = dict(head=dict(out_channels=_base_.num_keypoints, decoder=codec))
 
 train_aug = [
     dict(type='LoadImage'),

@@ -14,6 +14,11 @@ _base_ = [
 
 input_size = (640, 640)
 codec = dict(type='YOLOXPoseAnnotationProcessor', input_size=input_size)
+# K and the OKS sigmas from the dataset base (configs/README.md)
+model = dict(
+    head=dict(
+        num_keypoints=_base_.num_keypoints,
+        loss_kpt=dict(metainfo=_base_.dataset_metainfo_file)))
 
 # YOLOv5's training augmentation as the original's (edgeai-yolov5
 # utils/datasets.py with hyp.scratch.yaml; equal to its functions given the

@@ -25,6 +25,8 @@ model = dict(
         norm_cfg=norm_cfg),
     neck=dict(in_channels=channels, num_csp_blocks=1, norm_cfg=norm_cfg),
     head=dict(
+        # K and the OKS sigmas from the dataset base (configs/README.md)
+        num_keypoints=_base_.num_keypoints,
         in_channels=channels,
         extra_stacked_convs=0,
         layout='per_anchor',
@@ -35,7 +37,7 @@ model = dict(
         loss_kpt=dict(
             _delete_=True,
             type='OKSKeypointLoss',
-            metainfo='configs/_base_/datasets/coco.py',
+            metainfo=_base_.dataset_metainfo_file,
             mode='linear',
             reduction='mean',
             loss_weight=1.0)))

@@ -31,7 +31,7 @@ model = dict(
         act_cfg=dict(type='Swish')),
     head=dict(
         type='YOLOXPoseHead',
-        num_keypoints=17,
+        num_keypoints=_base_.num_keypoints,
         featmap_strides=(8, 16, 32),
         head_module_cfg=dict(
             num_classes=1, in_channels=256, feat_channels=256,
@@ -50,7 +50,7 @@ model = dict(
             loss_weight=1.0),
         loss_oks=dict(
             type='OKSLoss', reduction='none',
-            metainfo='configs/_base_/datasets/coco.py',
+            metainfo=_base_.dataset_metainfo_file,
             norm_target_weight=True, loss_weight=30.0),
         loss_vis=dict(
             type='BCELoss', use_target_weight=True, reduction='mean',

@@ -39,3 +39,30 @@ def test_config_builds_model(path: Path):
 def test_full_coco_configs_read_data_coco(path: Path):
     cfg = Config.fromfile(path)
     assert cfg.train_dataloader.dataset.data_root == 'data/coco/'
+
+
+@pytest.mark.parametrize(
+    'path', [p for p in CONFIGS
+             if '_crowdpose-' in p.name and 'crowdpose-tiny' not in p.name],
+    ids=lambda p: p.name)
+def test_full_crowdpose_configs_read_data_crowdpose(path: Path):
+    cfg = Config.fromfile(path)
+    train, val = cfg.train_dataloader.dataset, cfg.val_dataloader.dataset
+    assert train.data_root == val.data_root == 'data/crowdpose/'
+    assert train.ann_file == 'annotations/mmpose_crowdpose_trainval.json'
+    assert val.ann_file == 'annotations/mmpose_crowdpose_test.json'
+    assert cfg.num_keypoints == 14
+    assert cfg.val_evaluator.iou_type == 'keypoints_crowd'
+    assert cfg.val_evaluator.use_area is False
+
+
+def test_kapao_crowdpose_trains_as_the_original():
+    """KAPAO's README: --img 1280 --batch 128 (4 GPUs) --epochs 300 on
+    trainval, no validation during training."""
+    cfg = Config.fromfile(
+        REPO / 'configs' / 'kapao_s6_4xb32-300e_crowdpose-1280.py')
+    assert cfg.train_dataloader.batch_size == 32  # x 4 GPUs = 128
+    assert cfg.train_cfg.max_epochs == cfg.train_cfg.val_interval == 300
+    assert cfg.codec.input_size == (1280, 1280)
+    assert cfg.model.head.type == 'KAPAOHead'
+    assert cfg.model.head.num_keypoints == 14

@@ -41,9 +41,10 @@ from mmengine.runner import Runner
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 DATA_ROOT = osp.join(ROOT, 'data', 'coco_mini') + '/'
+# the COCO ones: the smoke run trains on data/coco_mini (17 keypoints)
 PAPER_CONFIGS = sorted(
-    glob.glob(osp.join(ROOT, 'configs', 'yolopose_*6_*.py')) +
-    glob.glob(osp.join(ROOT, 'configs', 'kapao_*6_*.py')))
+    glob.glob(osp.join(ROOT, 'configs', 'yolopose_*6_*_coco-*.py')) +
+    glob.glob(osp.join(ROOT, 'configs', 'kapao_*6_*_coco-*.py')))
 
 
 class _Stop(Exception):

@@ -1,3 +1,8 @@
+from .metainfo_checks import (
+                         MetainfoCheckError,
+                         check_pose_metainfo,
+                         resolve_metainfo_file,
+)
 from .transforms import (
                          BottomupGetIgnoreMask,
                          HigherHRNetResizeAlign,
@@ -13,11 +18,13 @@ from .validated_coco_dataset import (
                          DatasetCheckError,
                          ValidatedCocoDataset,
 )
+from .validated_crowdpose_dataset import ValidatedCrowdPoseDataset
 
 __all__ = [
     'BottomupGetIgnoreMask', 'YOLOv5Letterbox', 'YOLOv5Mosaic',
     'YOLOv5RandomPerspective', 'YOLOv5HSVRandomAug', 'YOLOv5RandomFlip',
     'AnnotationCheckMixin', 'BottomupFilterMixin', 'DatasetCheckError',
-    'ValidatedCocoDataset',
+    'ValidatedCocoDataset', 'ValidatedCrowdPoseDataset', 'MetainfoCheckError',
+    'check_pose_metainfo', 'resolve_metainfo_file',
     'HigherHRNetResizeAlign',
 ]

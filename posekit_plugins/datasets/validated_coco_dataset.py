@@ -9,6 +9,12 @@ from mmengine.logging import print_log
 from mmpose.datasets import CocoDataset
 from mmpose.registry import DATASETS
 
+from .metainfo_checks import (
+    MetainfoCheckError,
+    check_pose_metainfo,
+    resolve_metainfo_file,
+)
+
 
 class DatasetCheckError(ValueError):
     """A dataset's files do not match its config or its metainfo."""
@@ -28,10 +34,19 @@ class AnnotationCheckMixin:
       from the dataset metainfo;
     - images listed in the annotation file but missing on disk;
     - a NaN or infinite box or keypoint value;
-    - a labelled keypoint (visibility > 0) more than ``outside_tolerance``
-      pixels outside its image (a dataset argument, default 1 px; ``inf``
-      turns the check off);
+    - a metainfo file whose flip indices are not a left/right permutation,
+      or whose sigmas / joint weights do not hold one value per keypoint
+      (:func:`check_pose_metainfo`, naming the metainfo file);
     - top-down: no usable person left at all.
+
+    A labelled keypoint (visibility > 0) more than ``outside_tolerance``
+    pixels outside its image (default 1 px) is what mmpose trains on
+    without a word: it stays labelled, its coordinates untouched, and the
+    transforms and codecs drop it where it leaves the input or the heatmap.
+    Here such keypoints are counted and logged once per dataset, as a
+    warning naming the annotation file and an example; with ``strict=True``
+    the first one is an error instead (``outside_tolerance=float('inf')``
+    turns the check off).
 
     Persons that mmpose leaves out of top-down training and evaluation
     (crowds, persons without a labelled keypoint, boxes of zero width or
@@ -43,15 +58,59 @@ class AnnotationCheckMixin:
     #: at most this many missing images are named in the error message
     max_listed: int = 5
 
-    def __init__(self, *args, outside_tolerance: float = 1.0, **kwargs):
+    def __init__(self,
+                 *args,
+                 outside_tolerance: float = 1.0,
+                 strict: bool = False,
+                 **kwargs):
         self.outside_tolerance = outside_tolerance
+        self.strict = strict
         self.dropped_instances: Dict[str, int] = {}
+        #: labelled keypoints found outside their image (not strict)
+        self.outside_keypoints = 0
+        self._outside_example: Optional[str] = None
+        metainfo = kwargs.get('metainfo')
+        #: the metainfo file the keypoint set was read from (for messages)
+        self.metainfo_file = self._metainfo_source(
+            metainfo if metainfo is not None else self.METAINFO)
         super().__init__(*args, **kwargs)
+
+    @staticmethod
+    def _metainfo_source(metainfo) -> Optional[str]:
+        if isinstance(metainfo, dict) and 'from_file' in metainfo:
+            return resolve_metainfo_file(metainfo['from_file'])
+        return None
+
+    @classmethod
+    def _load_metainfo(cls, metainfo: Optional[dict] = None) -> dict:
+        source = cls._metainfo_source(
+            metainfo if metainfo is not None else cls.METAINFO)
+        try:
+            parsed = super()._load_metainfo(metainfo)
+        except KeyError as e:  # a "swap" or skeleton name that is no keypoint
+            raise MetainfoCheckError(
+                f'dataset metainfo file "{source}": {e} is used as a "swap" '
+                'or skeleton "link" name but is not the name of any keypoint '
+                'in keypoint_info. Fix: spell it as in keypoint_info.') from e
+        if parsed:
+            check_pose_metainfo(parsed, source)
+        return parsed
 
     def load_data_list(self) -> List[dict]:
         self._check_paths()
+        self.outside_keypoints, self._outside_example = 0, None
         data_list = super().load_data_list()
         self._check_images(data_list)
+        if self.outside_keypoints:
+            print_log(
+                f'{self.ann_file}: {self.outside_keypoints} labelled '
+                'keypoint(s) lie more than '
+                f'{self.outside_tolerance:g} px outside their image, e.g. '
+                f'{self._outside_example}. Training goes on as in mmpose: '
+                'they stay labelled and the transforms/codec ignore them '
+                'where they leave the input. Pass strict=True to the dataset '
+                'to make this an error.', logger='current',
+                level=logging.WARNING)
         return data_list
 
     def parse_data_info(self, raw_data_info: dict) -> Optional[dict]:
@@ -63,11 +122,12 @@ class AnnotationCheckMixin:
                 f'{self.ann_file}: annotation id {ann.get("id")} (image '
                 f'{ann.get("image_id")}) has {found} keypoint values '
                 f'({found / 3:g} keypoints), but the dataset metainfo '
-                f'"{self.metainfo.get("dataset_name")}" defines '
-                f'{num_keypoints} keypoints (3 values each). Fix: use a '
-                'dataset class or `metainfo=dict(from_file=...)` whose '
-                'keypoint list matches this annotation file, and a head '
-                'with that many output channels.')
+                f'"{self.metainfo.get("dataset_name")}" '
+                f'({self.metainfo_file or "inline"}) defines '
+                f'{num_keypoints} keypoints (3 values each). Fix: inherit '
+                'the dataset _base_ file of this keypoint set (its '
+                '`metainfo=dict(from_file=...)` matches the annotation '
+                'file), see docs/custom_dataset.md.')
         if 'bbox' in ann and 'keypoints' in ann:  # mmpose skips the others
             self._check_values(ann, raw_data_info['raw_img_info'])
         return super().parse_data_info(raw_data_info)
@@ -86,16 +146,24 @@ class AnnotationCheckMixin:
         x, y = kpts[:, 0], kpts[:, 1]
         outside = (kpts[:, 2] > 0) & ((x < -tol) | (x > w + tol) |
                                       (y < -tol) | (y > h + tol))
-        if outside.any():
-            i = int(np.flatnonzero(outside)[0])
+        if not outside.any():
+            return
+        i = int(np.flatnonzero(outside)[0])
+        example = (f'annotation id {ann.get("id")} (image '
+                   f'{ann.get("image_id")}) keypoint {i} '
+                   f'"{self.metainfo["keypoint_id2name"].get(i, i)}" at '
+                   f'({x[i]:g}, {y[i]:g}) in a {w}x{h} image')
+        if self.strict:
             raise DatasetCheckError(
-                f'{where}: {int(outside.sum())} labelled keypoint(s) lie '
-                f'outside the {w}x{h} image, e.g. keypoint {i} '
-                f'"{self.metainfo["keypoint_id2name"].get(i, i)}" at '
-                f'({x[i]:g}, {y[i]:g}). Fix: correct the coordinates, set '
-                'the visibility flag of keypoints that are not in the image '
-                'to 0, or allow them with `outside_tolerance=<pixels>` in the '
-                'dataset config (float("inf") turns this check off).')
+                f'{self.ann_file}: {int(outside.sum())} labelled keypoint(s) '
+                f'of {example} lie outside the image (strict=True). Fix: '
+                'correct the coordinates, set the visibility flag of '
+                'keypoints that are not in the image to 0, allow them with '
+                '`outside_tolerance=<pixels>`, or drop strict=True to train '
+                'on them as mmpose does.')
+        self.outside_keypoints += int(outside.sum())
+        if self._outside_example is None:
+            self._outside_example = example
 
     def _get_topdown_data_infos(self, instance_list: List[dict]) -> List[dict]:
         data_list = super()._get_topdown_data_infos(instance_list)

@@ -1,6 +1,8 @@
 import json
+import logging
 import shutil
 
+import numpy as np
 import pytest
 from mmpose.registry import DATASETS
 from pycocotools.coco import COCO
@@ -65,6 +67,8 @@ def test_wrong_number_of_keypoints(tmp_path):
         build(data_root=str(tmp_path), ann_file='ann.json')
     msg = str(err.value)
     assert 'ann.json' in msg and '16 keypoints' in msg and '17 keypoints' in msg
+    # ... and the metainfo file the 17 come from
+    assert msg.count('coco.py') >= 1
 
 
 def test_missing_image_on_disk(tmp_path):
@@ -106,20 +110,87 @@ def test_nan_in_annotation_names_it(tmp_path, field):
     assert 'NaN or infinite' in str(err.value)
 
 
-def test_labelled_keypoint_outside_the_image(tmp_path):
-    def edit(data):
-        ann = _labelled(data)[0]
-        img = next(i for i in data['images'] if i['id'] == ann['image_id'])
-        k = next(j for j in range(17) if ann['keypoints'][3 * j + 2] > 0)
+def _outside_edit(data):
+    """Two labelled keypoints of one person 5 px right of its image, and an
+    unlabelled one far outside (which is fine)."""
+    ann = _labelled(data)[0]
+    img = next(i for i in data['images'] if i['id'] == ann['image_id'])
+    ks = [j for j in range(17) if ann['keypoints'][3 * j + 2] > 0][:2]
+    for k in ks:
         ann['keypoints'][3 * k] = img['width'] + 5.0
-        # an unlabelled keypoint anywhere is fine
-        ann['keypoints'][3 * 16:3 * 17] = [-50.0, -50.0, 0]
-    _copy_tiny(tmp_path, edit)
-    with pytest.raises(DatasetCheckError, match='1 labelled keypoint.*outside'):
+    ann['keypoints'][3 * 16:3 * 17] = [-50.0, -50.0, 0]
+    return ann, ks
+
+
+def test_labelled_keypoint_outside_the_image_is_counted_as_mmpose(
+        tmp_path, caplog):
+    edited = {}
+    data = _copy_tiny(tmp_path, lambda d: edited.update(
+        zip(('ann', 'ks'), _outside_edit(d))))
+    ann, ks = edited['ann'], edited['ks']
+    ds = build(data_root=str(tmp_path), ann_file='ann.json')
+    assert ds.outside_keypoints == 2
+    # mmpose's own dataset keeps the same persons, keypoints and flags:
+    # nothing is moved or unlabelled here
+    ref = DATASETS.build(dict(
+        type='CocoDataset', data_mode='topdown', data_root=str(tmp_path),
+        ann_file='ann.json', data_prefix=dict(img=''), pipeline=[]))
+    assert len(ds) == len(ref)
+    info = next(ds.get_data_info(i) for i in range(len(ds))
+                if ds.get_data_info(i)['id'] == ann['id'])
+    ref_info = next(ref.get_data_info(i) for i in range(len(ref))
+                    if ref.get_data_info(i)['id'] == ann['id'])
+    np.testing.assert_array_equal(info['keypoints'], ref_info['keypoints'])
+    np.testing.assert_array_equal(info['keypoints_visible'],
+                                  ref_info['keypoints_visible'])
+    img = next(i for i in data['images'] if i['id'] == ann['image_id'])
+    assert (info['keypoints'][0, ks, 0] == img['width'] + 5.0).all()
+    assert (info['keypoints_visible'][0, ks] > 0).all()
+
+
+def test_outside_keypoints_warning_is_logged_once(tmp_path):
+    from mmengine.logging import MMLogger
+    _copy_tiny(tmp_path, _outside_edit)
+    logger = MMLogger.get_current_instance()
+    records = []
+
+    class Catch(logging.Handler):
+        def emit(self, record):
+            records.append(record)
+
+    handler = Catch(level=logging.WARNING)
+    logger.addHandler(handler)
+    try:
         build(data_root=str(tmp_path), ann_file='ann.json')
-    # a dataset that allows it says so in its config
-    assert len(build(data_root=str(tmp_path), ann_file='ann.json',
-                     outside_tolerance=10.0)) > 0
+    finally:
+        logger.removeHandler(handler)
+    msgs = [r.getMessage() for r in records if 'outside' in r.getMessage()]
+    assert len(msgs) == 1
+    assert 'ann.json' in msgs[0] and '2 labelled keypoint(s)' in msgs[0]
+    assert 'strict=True' in msgs[0] and 'annotation id' in msgs[0]
+
+
+def test_outside_keypoints_strict_is_an_error(tmp_path):
+    edited = {}
+    _copy_tiny(tmp_path, lambda d: edited.update(
+        zip(('ann', 'ks'), _outside_edit(d))))
+    with pytest.raises(DatasetCheckError) as err:
+        build(data_root=str(tmp_path), ann_file='ann.json', strict=True)
+    msg = str(err.value)
+    assert 'ann.json' in msg and f'annotation id {edited["ann"]["id"]}' in msg
+    assert '2 labelled keypoint(s)' in msg and 'strict=True' in msg
+    # a dataset that allows them says so in its config, strict or not
+    ds = build(data_root=str(tmp_path), ann_file='ann.json', strict=True,
+               outside_tolerance=10.0)
+    assert len(ds) > 0 and ds.outside_keypoints == 0
+
+
+def test_other_checks_stay_errors_without_strict(tmp_path):
+    def edit(data):
+        _labelled(data)[0]['keypoints'][0] = float('inf')
+    _copy_tiny(tmp_path, edit)
+    with pytest.raises(DatasetCheckError, match='NaN or infinite'):
+        build(data_root=str(tmp_path), ann_file='ann.json', strict=False)
 
 
 def test_dropped_persons_are_counted_by_reason(tmp_path):

@@ -18,7 +18,10 @@ PAPER = sorted([*(REPO / 'configs').glob('yolopose_[sml]6_*.py'),
 
 
 def test_paper_configs_found():
-    assert len(PAPER) == 8
+    # 8 COCO configs and the 3 CrowdPose ones (YOLO-Pose s6, KAPAO s6 at
+    # 640 and at 1280)
+    assert len(PAPER) == 11
+    assert sum('_crowdpose-' in p.name for p in PAPER) == 3
 
 
 @pytest.mark.parametrize('path', PAPER, ids=[p.name for p in PAPER])

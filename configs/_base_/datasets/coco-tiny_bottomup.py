@@ -3,6 +3,16 @@
 # same images measures fitting, not generalisation. The path is relative to
 # this file, so the config works from any directory (and from the copy that
 # `mim` installs inside the package).
+
+# The keypoint set, read by the model configs (configs/README.md, "Any
+# keypoint set"): mmpose's metainfo file (names, flip pairs, sigmas) and K.
+dataset_metainfo_file = 'configs/_base_/datasets/coco.py'
+num_keypoints = 17
+# bottom-up AE grouping order (most reliable keypoints first): the
+# HigherHRNet authors' COCO order
+bottomup_grouping_order = [
+    0, 1, 2, 3, 4, 5, 6, 11, 12, 7, 8, 9, 10, 13, 14, 15, 16
+]
 dataset_type = 'ValidatedCocoDataset'
 data_mode = 'bottomup'
 data_root = '{{fileDirname}}/../../../data/coco_tiny/'
@@ -16,6 +26,7 @@ train_dataloader = dict(
         type=dataset_type,
         data_root=data_root,
         data_mode=data_mode,
+        metainfo=dict(from_file=dataset_metainfo_file),
         ann_file='test_coco.json',
         data_prefix=dict(img=''),
     ))
@@ -29,6 +40,7 @@ val_dataloader = dict(
         type=dataset_type,
         data_root=data_root,
         data_mode=data_mode,
+        metainfo=dict(from_file=dataset_metainfo_file),
         ann_file='test_coco.json',
         data_prefix=dict(img=''),
         test_mode=True,

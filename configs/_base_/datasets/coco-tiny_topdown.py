@@ -2,6 +2,11 @@
 # and evaluating on the same images measures fitting, not generalisation.
 # The path is relative to this file, so the config works from any directory
 # (and from the copy that `mim` installs inside the package).
+
+# The keypoint set, read by the model configs (configs/README.md, "Any
+# keypoint set"): mmpose's metainfo file (names, flip pairs, sigmas) and K.
+dataset_metainfo_file = 'configs/_base_/datasets/coco.py'
+num_keypoints = 17
 dataset_type = 'ValidatedCocoDataset'
 data_mode = 'topdown'
 data_root = '{{fileDirname}}/../../../data/coco_tiny/'
@@ -15,6 +20,7 @@ train_dataloader = dict(
         type=dataset_type,
         data_root=data_root,
         data_mode=data_mode,
+        metainfo=dict(from_file=dataset_metainfo_file),
         ann_file='test_coco.json',
         data_prefix=dict(img=''),
     ))
@@ -28,6 +34,7 @@ val_dataloader = dict(
         type=dataset_type,
         data_root=data_root,
         data_mode=data_mode,
+        metainfo=dict(from_file=dataset_metainfo_file),
         ann_file='test_coco.json',
         data_prefix=dict(img=''),
         test_mode=True,

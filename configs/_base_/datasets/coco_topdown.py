@@ -3,6 +3,11 @@
 #   data/coco/{train,val}2017/*.jpg
 #   data/coco/person_detection_results/COCO_val2017_detections_AP_H_56_person.json
 # Pipelines are set by the model config (they depend on its codec).
+
+# The keypoint set, read by the model configs (configs/README.md, "Any
+# keypoint set"): mmpose's metainfo file (names, flip pairs, sigmas) and K.
+dataset_metainfo_file = 'configs/_base_/datasets/coco.py'
+num_keypoints = 17
 dataset_type = 'ValidatedCocoDataset'
 data_mode = 'topdown'
 data_root = 'data/coco/'
@@ -16,6 +21,7 @@ train_dataloader = dict(
         type=dataset_type,
         data_root=data_root,
         data_mode=data_mode,
+        metainfo=dict(from_file=dataset_metainfo_file),
         ann_file='annotations/person_keypoints_train2017.json',
         data_prefix=dict(img='train2017/'),
     ))
@@ -29,6 +35,7 @@ val_dataloader = dict(
         type=dataset_type,
         data_root=data_root,
         data_mode=data_mode,
+        metainfo=dict(from_file=dataset_metainfo_file),
         ann_file='annotations/person_keypoints_val2017.json',
         bbox_file=data_root + 'person_detection_results/'
         'COCO_val2017_detections_AP_H_56_person.json',

@@ -19,7 +19,7 @@ model = dict(
     head=dict(
         type='HeatmapHead',
         in_channels=2048,
-        out_channels=17,
+        out_channels=17,  # COCO's; top configs set the dataset base's K
         loss=dict(type='KeypointMSELoss', use_target_weight=True),
         decoder=codec),
     test_cfg=dict(flip_test=True, flip_mode='heatmap', shift_heatmap=True))

@@ -9,7 +9,6 @@
 deepen_factor = 0.33
 widen_factor = 0.5
 channels = [int(c * widen_factor) for c in (256, 512, 768, 1024)]
-num_keypoints = 17
 norm_cfg = dict(type='BN', momentum=0.03, eps=0.001)
 act_cfg = dict(type='SiLU')
 
@@ -39,7 +38,8 @@ model = dict(
         act_cfg=act_cfg),
     head=dict(
         type='YOLOPoseHead',
-        num_keypoints=num_keypoints,
+        # COCO's; top configs set the dataset base's K and metainfo file
+        num_keypoints=17,
         num_classes=1,
         in_channels=channels,
         featmap_strides=(8, 16, 32, 64),

@@ -42,6 +42,10 @@ class BottomupGetIgnoreMask(BottomupGetHeatmapMask):
         h, w = int(img_shape[0]), int(img_shape[1])
         rles = []
         for seg in segs:
+            if seg is None:
+                # no outline given (CrowdPose-style annotations have none):
+                # the person cannot be masked
+                continue
             if isinstance(seg, dict):
                 if 'counts' not in seg or 'size' not in seg:
                     raise ValueError(

@@ -82,6 +82,11 @@ def test_compressed_rle_and_no_segs():
     assert (~m1['heatmap_mask']).sum() == coco.annToMask(crowd).sum()
     empty = t.transform(dict(img_shape=(h, w), input_size=(w, h)))
     assert empty['heatmap_mask'].all()
+    # a person without outline (CrowdPose-style) masks nothing; the others
+    # still do
+    m3 = t.transform(dict(img_shape=(h, w), input_size=(w, h),
+                          invalid_segs=[None, compressed]))
+    np.testing.assert_array_equal(m3['heatmap_mask'], m1['heatmap_mask'])
     with pytest.raises(ValueError, match='size'):
         t.transform(dict(img_shape=(h + 1, w), input_size=(w, h),
                          invalid_segs=[crowd['segmentation']]))
