@@ -247,13 +247,37 @@ class DARKHeatmap(BaseKeypointCodec):
                 f'codec was built for heatmap_size (W, H) = {(W, H)}')
         # decoding is never differentiated; inference mode saves dispatch
         with torch.inference_mode():
-            locs, vals = get_heatmap_maximum_torch(heatmaps)
-            # +inf maxima are invalid too (get_heatmap_maximum_torch only
-            # marks non-positive and NaN ones)
-            valid = (vals > 0) & torch.isfinite(vals)
-            locs = locs.float().masked_fill(~valid.unsqueeze(-1), -1)
-            keypoints = refine_keypoints_dark_torch(locs, heatmaps,
-                                                    self.blur_kernel_size)
-            scale = torch.from_numpy(self.scale_factor).to(keypoints.device)
-            scores = torch.where(valid, vals, vals.new_zeros(())).float()
-            return keypoints * scale, scores
+            return self.decode_torch(heatmaps)
+
+    def decode_torch(self, heatmaps: Tensor) -> Tuple[Tensor, Tensor]:
+        """Decode a batch of heatmaps with torch ops only.
+
+        The decoding of :meth:`batch_decode` without its input checks,
+        inference mode and numpy conversion, so that it can be traced: the
+        ONNX export of top-down models
+        (:func:`posekit_plugins.deployment.export_topdown`) puts exactly
+        this code in the graph.
+
+        Note:
+            - batch size: B
+            - keypoint number: K
+            - heatmap size: [W, H]
+
+        Args:
+            heatmaps (Tensor): Floating heatmaps, (B, K, H, W).
+
+        Returns:
+            tuple:
+            - keypoints (Tensor): (B, K, 2), input image space.
+            - scores (Tensor): float32 (B, K); 0 for invalid heatmaps.
+        """
+        locs, vals = get_heatmap_maximum_torch(heatmaps)
+        # +inf maxima are invalid too (get_heatmap_maximum_torch only
+        # marks non-positive and NaN ones)
+        valid = (vals > 0) & torch.isfinite(vals)
+        locs = locs.float().masked_fill(~valid.unsqueeze(-1), -1)
+        keypoints = refine_keypoints_dark_torch(locs, heatmaps,
+                                                self.blur_kernel_size)
+        scale = torch.from_numpy(self.scale_factor).to(keypoints.device)
+        scores = torch.where(valid, vals, vals.new_zeros(())).float()
+        return keypoints * scale, scores

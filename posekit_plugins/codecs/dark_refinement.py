@@ -5,7 +5,7 @@ device. It is shared by :class:`~posekit_plugins.codecs.DARKHeatmap`
 (top-down) and by bottom-up decoders that refine grouped keypoints.
 """
 import warnings
-from functools import cache
+from functools import lru_cache
 from typing import Tuple, Union
 
 import numpy as np
@@ -43,7 +43,7 @@ def _check_kernel_size(blur_kernel_size: int) -> int:
     return int(blur_kernel_size)
 
 
-@cache
+@lru_cache(maxsize=None)  # functools.cache: Python >= 3.9
 def _kernel_values(kernel_size: int) -> Tuple[float, ...]:
     if kernel_size in _OPENCV_SMALL_KERNELS:
         return _OPENCV_SMALL_KERNELS[kernel_size]
@@ -53,17 +53,21 @@ def _kernel_values(kernel_size: int) -> Tuple[float, ...]:
     return tuple((k / k.sum()).tolist())
 
 
-@cache
-@torch.inference_mode(False)  # cached: must not become an inference tensor
-def _band_values(kernel_size: int) -> Tensor:
+# The constant weights are cached as numpy arrays, not tensors: a tensor
+# first built while tracing (torch.export / ONNX export) would be a fake
+# tensor, and one built under inference mode an inference tensor; cached,
+# either would break every later eager call.
+@lru_cache(maxsize=None)  # functools.cache: Python >= 3.9
+def _band_values(kernel_size: int) -> np.ndarray:
     k = kernel_size
-    g = torch.tensor(_kernel_values(k), dtype=torch.float64)
-    bands = torch.zeros(k, 5, k + 4, dtype=torch.float64)
+    g = _kernel_values(k)
+    bands = np.zeros((k, 5, k + 4), dtype=np.float64)
     for shift in range(-(k // 2), k // 2 + 1):
         for o in range(5):
             for i in range(k + 4):
                 if 0 <= shift + i - o < k:
                     bands[shift + k // 2, o, i] = g[shift + i - o]
+    bands.flags.writeable = False
     return bands
 
 
@@ -72,28 +76,30 @@ def _shifted_bands(kernel_size: int, dtype: torch.dtype,
     """Blur weights from a (k + 4)-pixel window to the 5 central pixels of a
     window shifted by ``s`` pixels: ``bands[s + k // 2][o, i] = g[s + i - o]``
     (0 outside the kernel), for ``|s| <= k // 2``; shape (k, 5, k + 4)."""
-    return _band_values(kernel_size).to(device=device, dtype=dtype)
+    return _as_tensor(_band_values(kernel_size)).to(device=device,
+                                                    dtype=dtype)
 
 
-@cache
-@torch.inference_mode(False)
-def _stencil_values() -> Tensor:
+@lru_cache(maxsize=None)  # functools.cache: Python >= 3.9
+def _stencil_values() -> np.ndarray:
     """(25, 5) central-difference weights on a flattened 5x5 window (centre
     at row 2, column 2) giving dx, dy, dxx, dyy, dxy as in DarkPose."""
-    s = torch.zeros(5, 5, 5, dtype=torch.float64)  # (row, col, derivative)
+    s = np.zeros((5, 5, 5), dtype=np.float64)  # (row, col, derivative)
     s[2, 3, 0], s[2, 1, 0] = 0.5, -0.5
     s[3, 2, 1], s[1, 2, 1] = 0.5, -0.5
     s[2, 4, 2], s[2, 2, 2], s[2, 0, 2] = 0.25, -0.5, 0.25
     s[4, 2, 3], s[2, 2, 3], s[0, 2, 3] = 0.25, -0.5, 0.25
     s[3, 3, 4], s[1, 3, 4], s[3, 1, 4], s[1, 1, 4] = 0.25, -0.25, -0.25, 0.25
-    return s.view(25, 5)
+    s = s.reshape(25, 5)
+    s.flags.writeable = False
+    return s
 
 
 def _stencils(dtype: torch.dtype, device: torch.device) -> Tensor:
-    return _stencil_values().to(device=device, dtype=dtype)
+    return _as_tensor(_stencil_values()).to(device=device, dtype=dtype)
 
 
-@cache
+@lru_cache(maxsize=None)  # functools.cache: Python >= 3.9
 def _argmax_chunk(size: int) -> int:
     """Smallest divisor of ``size`` that is >= 192, or ``size``."""
     for chunk in range(192, size):

@@ -3,7 +3,6 @@ import copy
 import math
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
-import numpy as np
 import torch
 import torch.nn as nn
 from mmcv.cnn import ConvModule
@@ -21,9 +20,16 @@ from mmpose.utils.typing import (
     Predictions,
 )
 from torch import Tensor
-from torchvision.ops import batched_nms
 
-from ..task_modules import LevelAssignment, YOLOv5Assigner, cell_grid, decode_box_cell
+from ..task_modules import (
+    LevelAssignment,
+    YOLOv5Assigner,
+    clip_xy,
+    decode_anchor_outputs,
+    decode_box_cell,
+    image_bounds,
+    select_and_nms,
+)
 
 #: YOLOv5 anchors (w, h) in input pixels, for strides (8, 16, 32)
 YOLOV5_ANCHORS_P5 = (((10, 13), (16, 30), (33, 23)),
@@ -494,33 +500,12 @@ class YOLOAnchorHead(BaseModule):
 
         Returns ``bboxes`` (B, N, 4) xyxy input pixels, ``obj`` (B, N),
         ``cls`` (B, N, nc) probabilities and the subclass' extras from
-        :meth:`decode_extra`.
+        :meth:`decode_extra` (:func:`decode_anchor_outputs`: tensor
+        operations only, shared with the ONNX export).
         """
-        nc = self.num_classes
-        per_level: List[Dict[str, Tensor]] = []
-        for lvl, out in enumerate(outputs):
-            B, A, H, W, _ = out.shape
-            stride = self.featmap_strides[lvl]
-            grid = cell_grid(H, W, out)
-            anchors = self.anchors[lvl].to(out) / stride
-            box = decode_box_cell(out[..., :4], anchors[None, :, None, None])
-            xy = (box[..., :2] + grid) * stride
-            wh = box[..., 2:] * stride
-            d = dict(
-                bboxes=bbox_cxcywh_to_xyxy(torch.cat([xy, wh], dim=-1)),
-                obj=out[..., 4].sigmoid(),
-                cls=out[..., 5:5 + nc].sigmoid())
-            d.update(
-                self.decode_extra(out[..., self.num_det_channels:], grid,
-                                  stride, anchors))
-            per_level.append(d)
-        flat = {}
-        for k in per_level[0]:
-            B = per_level[0][k].shape[0]
-            flat[k] = torch.cat([
-                d[k].reshape(B, -1, *d[k].shape[4:]) for d in per_level
-            ], dim=1)
-        return flat
+        return decode_anchor_outputs(outputs, self.featmap_strides,
+                                     self.anchors, self.num_classes,
+                                     self.decode_extra)
 
     # --------------------------------------------------------------- losses
     def _extra_level_losses(self, raw_extra: Tensor,
@@ -664,27 +649,10 @@ class YOLOAnchorHead(BaseModule):
     def select_and_nms(self, bboxes: Tensor, scores: Tensor, labels: Tensor,
                        score_thr: float, nms_thr: float, nms_pre: int,
                        max_per_img: int) -> Tensor:
-        """Indices of the kept candidates, by decreasing score.
-
-        Candidates above ``score_thr`` (at most ``nms_pre`` best), then
-        class-aware NMS (torchvision ``batched_nms``), at most
-        ``max_per_img``.
-        """
-        keep = (scores > score_thr).nonzero(as_tuple=True)[0]
-        if keep.numel() > nms_pre:
-            keep = keep[scores[keep].topk(nms_pre).indices]
-        if keep.numel() == 0:
-            return keep
-        # NaN/inf boxes would poison the NMS: drop them
-        finite = torch.isfinite(bboxes[keep]).all(-1) & torch.isfinite(
-            scores[keep])
-        keep = keep[finite]
-        if nms_thr < 1.0:
-            nms_keep = batched_nms(bboxes[keep].float(), scores[keep].float(),
-                                   labels[keep], nms_thr)
-        else:
-            nms_keep = scores[keep].argsort(descending=True)
-        return keep[nms_keep[:max_per_img]]
+        """Indices of the kept candidates of one image, by decreasing score
+        (see :func:`select_and_nms`)."""
+        return select_and_nms(bboxes, scores, labels, score_thr, nms_thr,
+                              nms_pre, max_per_img)
 
     def _pack_results(self, decoded: Dict[str, Tensor], img_i: int,
                       keep: Tensor) -> Dict[str, Tensor]:
@@ -714,39 +682,10 @@ class YOLOAnchorHead(BaseModule):
             res.keypoints = self.clip_xy(res.keypoints, bounds)
         return res
 
-    @staticmethod
-    def image_bounds(img_meta: dict) -> Optional[Tuple[float, ...]]:
-        """(x0, y0, x1, y1): the original image in input pixels.
-
-        With ``input_center``/``input_scale`` (mmpose's bottom-up resize or
-        :class:`YOLOv5Letterbox`) and ``ori_shape``, the image without its
-        padding, so that clipping here equals clipping in the original image
-        after ``BottomupPoseEstimator`` maps the predictions back (as the
-        originals do); else the whole input, else None.
-        """
-        if 'input_size' not in img_meta:
-            return None
-        w, h = (float(v) for v in img_meta['input_size'])
-        if not {'input_center', 'input_scale', 'ori_shape'} <= set(img_meta):
-            return (0.0, 0.0, w, h)
-        center = np.asarray(img_meta['input_center'], np.float64)
-        scale = np.asarray(img_meta['input_scale'], np.float64)
-        per_px = np.array([w, h]) / scale  # input pixels per original one
-        oh, ow = img_meta['ori_shape'][:2]
-        lo = (0.5 * scale - center) * per_px
-        hi = (np.array([ow, oh]) - center + 0.5 * scale) * per_px
-        return (float(lo[0]), float(lo[1]), float(hi[0]), float(hi[1]))
-
-    @staticmethod
-    def clip_xy(xy: Tensor, bounds: Optional[Tuple[float, ...]]) -> Tensor:
-        """Clamp (..., 2k) interleaved x, y coordinates to ``bounds``."""
-        if bounds is None:
-            return xy
-        shape = xy.shape
-        pts = xy.reshape(*shape[:-1], -1, 2)
-        pts = torch.stack([pts[..., 0].clamp(bounds[0], bounds[2]),
-                           pts[..., 1].clamp(bounds[1], bounds[3])], -1)
-        return pts.reshape(shape)
+    #: (x0, y0, x1, y1) of the original image in input pixels
+    image_bounds = staticmethod(image_bounds)
+    #: clamp interleaved x, y coordinates to bounds
+    clip_xy = staticmethod(clip_xy)
 
     def predict_by_feat(self, outputs: Sequence[Tensor],
                         batch_data_samples: OptSampleList,

@@ -186,12 +186,58 @@ def _fuse_host(pose_keypoints: Tensor, pose_scores: Tensor, kpt_xy: Tensor,
                tol: Union[float, Tensor],
                pose_keypoint_scores: Optional[Tensor],
                person_score_thr: float) -> FusionResult:
-    """The rounds in numpy, for CPU tensors (see fuse_keypoint_objects)."""
+    """CPU tensors: :func:`fuse_keypoint_objects_np` on their memory."""
     dtype = pose_keypoints.dtype
-    kp = _np(pose_keypoints)
+    # the threshold is compared in the scores' dtype, as torch would
+    persons = np.flatnonzero(
+        (pose_scores > person_score_thr).numpy() if pose_scores.dtype ==
+        torch.bfloat16 else _np(pose_scores) > person_score_thr)
+    if isinstance(tol, Tensor):
+        tol = _np(tol)
+    kp, conf, src, rounds = fuse_keypoint_objects_np(
+        _np(pose_keypoints), None, _np(kpt_xy), _np(kpt_scores),
+        _np(kpt_labels), tol, person_score_thr,
+        None if pose_keypoint_scores is None else _np(pose_keypoint_scores),
+        persons=persons)
+
+    def back(a: np.ndarray) -> Tensor:
+        t = torch.from_numpy(a)
+        return t if t.dtype == dtype else t.to(dtype)
+
+    return FusionResult(back(kp), back(conf), torch.from_numpy(src), rounds)
+
+
+def fuse_keypoint_objects_np(
+        pose_keypoints: np.ndarray,
+        pose_scores: Optional[np.ndarray],
+        kpt_xy: np.ndarray,
+        kpt_scores: np.ndarray,
+        kpt_labels: np.ndarray,
+        tol: Union[float, np.ndarray] = 50.0,
+        person_score_thr: float = 0.3,
+        pose_keypoint_scores: Optional[np.ndarray] = None,
+        persons: Optional[np.ndarray] = None
+) -> Tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """:func:`fuse_keypoint_objects` on numpy arrays (its CPU path).
+
+    The one fusion function of both inference paths: the head calls it
+    (through :func:`fuse_keypoint_objects`) on CPU tensors, and the ONNX
+    runner on the keypoint objects the exported graph outputs
+    (:func:`posekit_plugins.deployment.onestage.postprocess_onestage`).
+    Arguments as :func:`fuse_keypoint_objects`, as arrays; ``persons``
+    (indices of the persons taking part) replaces ``pose_scores >
+    person_score_thr`` when given.
+
+    Returns:
+        tuple: keypoints (P, K, 2) and keypoint confidences (P, K) in the
+        dtype of ``pose_keypoints``, sources (P, K) int64 (-1: not fused),
+        rounds.
+    """
+    kp = np.asarray(pose_keypoints)
     P, K = kp.shape[:2]
-    lab = _np(kpt_labels)
+    lab = np.asarray(kpt_labels)
     M = len(lab)
+    counts = None
     if M:
         if lab.dtype != np.intp:
             lab = lab.astype(np.intp)
@@ -205,36 +251,27 @@ def _fuse_host(pose_keypoints: Tensor, pose_scores: Tensor, kpt_xy: Tensor,
     if pose_keypoint_scores is None:
         out_conf = np.zeros((P, K), kp.dtype)
     else:
-        out_conf = _np(pose_keypoint_scores).astype(kp.dtype)
+        out_conf = np.asarray(pose_keypoint_scores).astype(kp.dtype)
     out_src = np.full((P, K), -1, np.int64)
-    # the threshold is compared in the scores' dtype, as torch would
-    persons = np.flatnonzero(
-        (pose_scores > person_score_thr).numpy() if pose_scores.dtype ==
-        torch.bfloat16 else _np(pose_scores) > person_score_thr)
+    if persons is None:
+        persons = np.flatnonzero(np.asarray(pose_scores) > person_score_thr)
     rounds = 0
     if len(persons) and M:
-        xy, conf = _np(kpt_xy), _np(kpt_scores)
+        xy, conf = np.asarray(kpt_xy), np.asarray(kpt_scores)
         if isinstance(tol, (int, float)):
             tol = float(tol)
         else:  # a number, or the taking-part persons' (Q,)
-            tol = np.asarray(_np(tol) if isinstance(tol, Tensor) else tol,
-                             np.float64).reshape(-1)
+            tol = np.asarray(tol, np.float64).reshape(-1)
             tol = float(tol[0]) if len(tol) == 1 else tol[persons]
         init = None if pose_keypoint_scores is None else \
-            _np(pose_keypoint_scores)[persons]
+            np.asarray(pose_keypoint_scores)[persons]
         rounds, obj, k, q = _rounds_np(kp[persons], init, xy, conf, lab,
                                        counts, tol)
         p = persons[q]
         out_kp[p, k] = xy[obj]
         out_conf[p, k] = conf[obj]
         out_src[p, k] = obj
-
-    def back(a: np.ndarray) -> Tensor:
-        t = torch.from_numpy(a)
-        return t if t.dtype == dtype else t.to(dtype)
-
-    return FusionResult(
-        back(out_kp), back(out_conf), torch.from_numpy(out_src), rounds)
+    return out_kp, out_conf, out_src, rounds
 
 
 def _rounds_np(kp: np.ndarray, init: Optional[np.ndarray], xy: np.ndarray,

@@ -1,11 +1,13 @@
 from .yolov5_coders import (
-                            cell_grid,
-                            decode_box_cell,
-                            decode_kapao_keypoints,
-                            decode_yolopose_keypoints,
+    ExtraDecoder,
+    cell_grid,
+    decode_anchor_outputs,
+    decode_box_cell,
+    decode_kapao_keypoints,
+    decode_yolopose_keypoints,
 )
 
 __all__ = [
-    'cell_grid', 'decode_box_cell', 'decode_kapao_keypoints',
-    'decode_yolopose_keypoints'
+    'ExtraDecoder', 'cell_grid', 'decode_anchor_outputs', 'decode_box_cell',
+    'decode_kapao_keypoints', 'decode_yolopose_keypoints'
 ]
