@@ -9,6 +9,7 @@
 #   bash tools/run_demo.sh --suite heatmap-tiny --max-iters 40   (3 min)
 #   bash tools/run_demo.sh configs/A.py configs/B.py
 # Any arguments replace `--suite all-tiny` and go to tools/compare.py.
+# Exits non-zero when any config failed (its error is in the table).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -22,10 +23,18 @@ if [ "$#" -eq 0 ]; then
   set -- --suite all-tiny
 fi
 
-"$PY" tools/compare.py "$@" --work-dir "$WORK" --draw "$IMAGE"
+# compare.py exits 1 when a config failed, after writing the others'
+# results: show where they are, then fail loudly with that status
+status=0
+"$PY" tools/compare.py "$@" --work-dir "$WORK" --draw "$IMAGE" || status=$?
 
 echo
-echo "== demo finished =="
+if [ "$status" -ne 0 ]; then
+  echo "== demo FAILED (tools/compare.py exit $status): see the error rows =="
+else
+  echo "== demo finished =="
+fi
 echo "table : $WORK/results.md (and results.json, results.csv)"
 echo "plot  : $WORK/ap_vs_latency.png"
 echo "logs, checkpoints and pictures: $WORK/<config>/"
+exit "$status"

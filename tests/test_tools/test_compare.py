@@ -1,6 +1,7 @@
 """tools/compare.py end to end on a two-config tiny suite, plus bad input."""
 import csv
 import json
+import os
 import subprocess
 import sys
 
@@ -8,7 +9,7 @@ import cv2
 import pytest
 from pycocotools.coco import COCO
 
-from tests.conftest import REPO, run_cmd
+from tests.conftest import REPO
 
 COMPARE = REPO / 'tools' / 'compare.py'
 PLAIN = 'td-hm_res18_1xb12-300e_coco-tiny-128x96.py'
@@ -24,11 +25,17 @@ def test_two_config_suite_writes_agreeing_table_json_csv_plot(tmp_path):
     mismatched = tmp_path / 'mismatched.pth'
     import torch
     torch.save({'state_dict': {'foo.weight': torch.zeros(1)}}, mismatched)
-    run_cmd([sys.executable, COMPARE, PLAIN, DARK, broken, PLAIN,
-             '--checkpoints', '-', '-', '-', mismatched,
-             '--max-epochs', '2', '--runs', '3', '--warmup', '1',
-             '--draw', IMAGE,
-             '--work-dir', tmp_path / 'out', '--no-progress'])
+    proc = subprocess.run(
+        [str(a) for a in [sys.executable, COMPARE, PLAIN, DARK, broken, PLAIN,
+                          '--checkpoints', '-', '-', '-', mismatched,
+                          '--max-epochs', '2', '--runs', '3', '--warmup', '1',
+                          '--draw', IMAGE,
+                          '--work-dir', tmp_path / 'out', '--no-progress']],
+        capture_output=True, text=True, env={**os.environ,
+                                             'PYTHONPATH': str(REPO)})
+    # two configs failed: non-zero exit, the others' results still written
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    assert '2 of 4 configs failed' in proc.stderr
     out = tmp_path / 'out'
     data = json.loads((out / 'results.json').read_text())
     rows = data['results']
@@ -53,6 +60,8 @@ def test_two_config_suite_writes_agreeing_table_json_csv_plot(tmp_path):
         assert r['input_size'] == '96x128'
         # top-down latency covers every person crop of each timed image
         assert r['latency_images'] == 3
+        assert r['latency_runs'] == 3 and r['latency_rounds'] == 3
+        assert c['latency_rounds'] == '3'
         assert r['crops_per_image'] == pytest.approx(crops) and crops > 1
         line = next(line for line in table.splitlines()
                     if line.startswith(f'| {r["label"]} |'))
