@@ -103,8 +103,7 @@ def test_topdown_runner_maps_back_like_mmpose(topdown):
     (the mapping alone, no float noise of the network)."""
     from mmengine.structures import InstanceData
     crops, samples = pipeline_crops(topdown.model)
-    sess = topdown.runner.session
-    kpts, scores = sess.run(None, {'input': crops.numpy()})
+    kpts, scores = topdown.runner._run(crops.numpy())  # fixed batch: 1 by 1
     # (add_pred_to_datasample maps in place: give it copies)
     preds = [InstanceData(keypoints=k[None].copy(),
                           keypoint_scores=s[None].copy())
